@@ -1,0 +1,55 @@
+using Azure;
+using Azure.Core;
+
+namespace CreditFunctions.AzureStorage.Tables;
+
+/// <summary>The Table service of one storage account; hands out <see cref="TableClient"/>s that share its pipeline.</summary>
+public sealed class TableServiceClient
+{
+    private readonly StoragePipeline _pipeline;
+
+    /// <summary>Connects with a connection string that carries an account key (or <c>UseDevelopmentStorage=true</c>);
+    /// for identity-based access use an overload that takes a <see cref="TokenCredential"/>.</summary>
+    public TableServiceClient(string connectionString, StorageClientOptions? options = null)
+        : this(StorageConnectionString.Parse(connectionString), null, options)
+    {
+    }
+
+    /// <summary>Connects to <paramref name="endpoint"/> with a Microsoft Entra ID credential (e.g. a managed identity).</summary>
+    public TableServiceClient(Uri endpoint, TokenCredential credential, StorageClientOptions? options = null)
+        : this(endpoint, new StorageAuth(null, credential ?? throw new ArgumentNullException(nameof(credential))), options)
+    {
+    }
+
+    /// <summary>Connects to <paramref name="endpoint"/> with a Shared Key.</summary>
+    public TableServiceClient(Uri endpoint, StorageSharedKeyCredential credential, StorageClientOptions? options = null)
+        : this(endpoint, new StorageAuth(credential ?? throw new ArgumentNullException(nameof(credential)), null), options)
+    {
+    }
+
+    /// <summary>Connects with parsed connection settings, using <paramref name="credential"/> when they carry no key.</summary>
+    public TableServiceClient(StorageConnectionString connection, TokenCredential? credential, StorageClientOptions? options = null)
+        : this(connection.TableEndpoint, StorageAuth.From(connection, credential), options)
+    {
+    }
+
+    private TableServiceClient(Uri endpoint, StorageAuth auth, StorageClientOptions? options)
+    {
+        Endpoint = endpoint;
+        _pipeline = new StoragePipeline(options, auth, tableService: true);
+    }
+
+    /// <summary>The service endpoint.</summary>
+    public Uri Endpoint { get; }
+
+    /// <summary>A client for one table; no request is made.</summary>
+    public TableClient GetTableClient(string tableName) => new(_pipeline, Endpoint, tableName);
+
+    /// <summary>Creates the table unless it exists; true when this call created it.</summary>
+    public Task<bool> CreateTableIfNotExistsAsync(string tableName, CancellationToken cancellationToken = default) =>
+        GetTableClient(tableName).CreateIfNotExistsAsync(cancellationToken);
+
+    /// <summary>Deletes the table and all its rows; true when it existed.</summary>
+    public Task<bool> DeleteTableAsync(string tableName, CancellationToken cancellationToken = default) =>
+        GetTableClient(tableName).DeleteIfExistsAsync(cancellationToken);
+}
