@@ -33,6 +33,39 @@ public sealed class TableServiceClient
     {
     }
 
+    private async Task<Page<TableItem>> QueryTablesPageAsync(string? filter, int? top, string? continuation, CancellationToken cancellationToken)
+    {
+        var uri = new RequestUriBuilder();
+        uri.Reset(Endpoint);
+        uri.AppendPath("/Tables", escape: false);
+        if (!string.IsNullOrEmpty(filter))
+        {
+            uri.AppendQuery("$filter", filter);
+        }
+        if (top is { } t)
+        {
+            uri.AppendQuery("$top", t.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+        if (!string.IsNullOrEmpty(continuation))
+        {
+            uri.AppendQuery("NextTableName", continuation);
+        }
+        using var message = _pipeline.CreateMessage(RequestMethod.Get, uri);
+        message.Request.Headers.SetValue("Accept", "application/json;odata=nometadata");
+        message.Request.Headers.SetValue("DataServiceVersion", "3.0");
+        var response = await _pipeline.SendAsync(message, cancellationToken, 200).ConfigureAwait(false);
+        var names = new List<TableItem>();
+        using (var json = System.Text.Json.JsonDocument.Parse(response.Content.ToMemory()))
+        {
+            foreach (var table in json.RootElement.GetProperty("value").EnumerateArray())
+            {
+                names.Add(new TableItem(table.GetProperty("TableName").GetString()!));
+            }
+        }
+        response.Headers.TryGetValue("x-ms-continuation-NextTableName", out var next);
+        return Page<TableItem>.FromValues(names, string.IsNullOrEmpty(next) ? null : next, response);
+    }
+
     private TableServiceClient(Uri endpoint, StorageAuth auth, StorageClientOptions? options)
     {
         Endpoint = endpoint;
@@ -49,7 +82,15 @@ public sealed class TableServiceClient
     public Task<bool> CreateTableIfNotExistsAsync(string tableName, CancellationToken cancellationToken = default) =>
         GetTableClient(tableName).CreateIfNotExistsAsync(cancellationToken);
 
+    /// <summary>Lists tables, optionally filtered (e.g. by a name prefix range), lazily page by page.</summary>
+    public AsyncPageable<TableItem> QueryTablesAsync(string? filter = null, int? maxPerPage = null, CancellationToken cancellationToken = default) =>
+        new ContinuationPageable<TableItem>((token, pageSize, ct) => QueryTablesPageAsync(filter, pageSize ?? maxPerPage, token, ct), cancellationToken);
+
     /// <summary>Deletes the table and all its rows; true when it existed.</summary>
     public Task<bool> DeleteTableAsync(string tableName, CancellationToken cancellationToken = default) =>
         GetTableClient(tableName).DeleteIfExistsAsync(cancellationToken);
 }
+
+/// <summary>A table of the account.</summary>
+/// <param name="Name">The table's name.</param>
+public sealed record TableItem(string Name);

@@ -27,6 +27,22 @@ public sealed class TableClientTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task Listing_tables_pages_through_all_of_them()
+    {
+        var service = new TableServiceClient(azurite.ConnectionString);
+        var prefix = AzuriteFixture.NewName("list");
+        var names = Enumerable.Range(0, 7).Select(i => $"{prefix}n{i}").ToList();
+        foreach (var name in names)
+        {
+            await service.CreateTableIfNotExistsAsync(name, Ct);
+        }
+        var filter = TableQueryFilter.Create($"TableName ge {prefix} and TableName lt {prefix + "o"}");
+        var pages = await service.QueryTablesAsync(filter, maxPerPage: 3, Ct).AsPages().ToListAsync(Ct);
+        Assert.Equal(names, pages.SelectMany(p => p.Values).Select(t => t.Name).Order(StringComparer.Ordinal));
+        Assert.True(pages.Count >= 3);
+    }
+
+    [Fact]
     public async Task Every_property_type_round_trips_exactly()
     {
         var table = await NewTableAsync();

@@ -1,0 +1,57 @@
+using System.Net.Sockets;
+using CreditFunctions.AzureStorage;
+using CreditFunctions.AzureStorage.Emulator;
+
+namespace CreditFunctions.Hosting;
+
+/// <summary>
+/// Local-host mode's storage: when the app is configured for development storage and nothing listens on Azurite's
+/// ports, starts Azurite from the repository's npm package, persisting under <see cref="AppSettings.LocalStorageFolder"/>.
+/// </summary>
+internal static class LocalStorage
+{
+    public static async Task<AzuriteProcess?> EnsureRunningAsync(AppSettings settings, CancellationToken cancellationToken)
+    {
+        if (settings.IsUnderFunctionsHost || !settings.StorageConnectionString.Contains("UseDevelopmentStorage=true", StringComparison.OrdinalIgnoreCase))
+        {
+            return null;
+        }
+        var connection = StorageConnectionString.Parse(settings.StorageConnectionString);
+        var endpoints = new[] { connection.BlobEndpoint, connection.QueueEndpoint, connection.TableEndpoint };
+        var listening = await Task.WhenAll(endpoints.Select(e => IsListeningAsync(e, cancellationToken)));
+        if (listening.All(l => l))
+        {
+            return null;
+        }
+        if (listening.Any(l => l))
+        {
+            throw new InvalidOperationException(
+                "Some of Azurite's ports (10000-10002) are in use but not all: stop whatever holds them or point AzureWebJobsStorage elsewhere.");
+        }
+        var root = AzuriteProcess.FindRepositoryRoot()
+            ?? throw new InvalidOperationException("Run the app from the repository so it can start Azurite from its package.json.");
+        return await AzuriteProcess.StartAsync(new AzuriteOptions
+        {
+            RepositoryRoot = root,
+            InMemory = false,
+            DataFolder = Path.Combine(root, settings.LocalStorageFolder),
+            BlobPort = connection.BlobEndpoint.Port,
+            QueuePort = connection.QueueEndpoint.Port,
+            TablePort = connection.TableEndpoint.Port,
+        }, cancellationToken);
+    }
+
+    private static async Task<bool> IsListeningAsync(Uri endpoint, CancellationToken cancellationToken)
+    {
+        using var client = new TcpClient();
+        try
+        {
+            await client.ConnectAsync(endpoint.Host, endpoint.Port, cancellationToken);
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+}
