@@ -1,0 +1,189 @@
+using Azure;
+using CreditFunctions.AzureStorage.Tables;
+
+namespace CreditFunctions.Ledger;
+
+/// <summary>
+/// The rows one group commit will write, built by planning its operations one after another against copies of the
+/// team's wallets. Each row appears once (a later operation on the same row changes the planned row), and each
+/// row remembers which operations depend on it, so a failure at a row's index is traced to them.
+/// </summary>
+internal sealed class BatchPlan
+{
+    /// <summary>Expired buckets swept per commit at most, so a commit never outgrows one transaction.</summary>
+    public const int MaxExpirySweepsPerCommit = 4;
+
+    private readonly string _teamId;
+    private readonly IReadOnlyDictionary<string, WalletState> _committedWallets;
+    private readonly ISet<string> _knownOwned;
+    private readonly ISet<string> _knownMarkers;
+    private readonly Dictionary<string, WalletState> _wallets = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _touched = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, PlannedRow> _rows = new(StringComparer.Ordinal);
+    private readonly List<PlannedRow> _order = [];
+
+    public BatchPlan(string teamId, DateTimeOffset now, IReadOnlyDictionary<string, WalletState> committedWallets, ISet<string> knownOwned,
+        ISet<string> knownMarkers)
+    {
+        _knownMarkers = knownMarkers;
+        _teamId = teamId;
+        Now = now;
+        _committedWallets = committedWallets;
+        _knownOwned = knownOwned;
+    }
+
+    public DateTimeOffset Now { get; }
+
+    public IReadOnlyDictionary<string, WalletState> Wallets => _wallets;
+
+    public int RowCount => _order.Count + _touched.Count;
+
+    /// <summary>The batch's copy of a wallet; the first use sweeps its expired grants into expiry lines.</summary>
+    public WalletState Wallet(string creditType)
+    {
+        if (_wallets.TryGetValue(creditType, out var wallet))
+        {
+            return wallet;
+        }
+        wallet = _committedWallets.TryGetValue(creditType, out var committed) ? committed.Clone() : WalletState.Empty(creditType);
+        _wallets[creditType] = wallet;
+        foreach (var bucket in wallet.SweepExpired(Now, MaxExpirySweepsPerCommit))
+        {
+            var at = bucket.ExpiresAt!.Value;
+            var lineId = LedgerKeys.NewLineId(at);
+            Add(LedgerKeys.Line(lineId), new LineRow
+            {
+                PartitionKey = _teamId, RowKey = LedgerKeys.Line(lineId), LineId = lineId, Kind = LineKinds.Expiry, At = at,
+                UserId = "system", CreditType = creditType, Amount = bucket.Remaining, Action = "expiry",
+                Description = $"Expired remainder of grant {bucket.Id}",
+            }, TableTransactionActionType.Add, default, owner: null);
+            _touched.Add(creditType);
+        }
+        if (wallet.Holds.Count != (committed?.Holds.Count ?? 0))
+        {
+            _touched.Add(creditType);
+        }
+        return wallet;
+    }
+
+    public void Touch(WalletState wallet) => _touched.Add(wallet.CreditType);
+
+    public bool IsOwned(string ownershipKey) =>
+        _rows.TryGetValue(ownershipKey, out var row) ? row.Type != TableTransactionActionType.Delete : _knownOwned.Contains(ownershipKey);
+
+    public void AddOwnership(string key, string dataType, string subjectId, string lineId, LedgerOperation owner) =>
+        Add(key, new OwnershipRow { PartitionKey = _teamId, RowKey = key, DataType = dataType, SubjectId = subjectId, LineId = lineId, At = Now },
+            TableTransactionActionType.Add, default, owner);
+
+    /// <summary>Makes the commit fail unless the ownership row still exists (a merge of nothing under ETag *).</summary>
+    public void ConfirmOwned(string key, LedgerOperation owner)
+    {
+        if (_rows.TryGetValue(key, out var existing))
+        {
+            existing.Owners.Add(owner);
+            return;
+        }
+        Add(key, new TableEntity(_teamId, key), TableTransactionActionType.UpdateMerge, ETag.All, owner);
+    }
+
+    public void AddLine(LineRow line, LedgerOperation owner)
+    {
+        line.PartitionKey = _teamId;
+        line.RowKey = LedgerKeys.Line(line.LineId);
+        Add(line.RowKey, line, TableTransactionActionType.Add, default, owner);
+        var userKey = LedgerKeys.UserLine(line.UserId, line.LineId);
+        Add(userKey, line.CopyFor(userKey), TableTransactionActionType.Add, default, owner);
+    }
+
+    /// <summary>Records that the team used an action and that a user has usage, once: the history's filter lists
+    /// read these markers instead of scanning lines. Markers already written cost nothing.</summary>
+    public void MarkUsed(string feature, string action, string userId)
+    {
+        foreach (var key in new[] { LedgerKeys.ActionMarker(feature, action), LedgerKeys.UserMarker(userId) })
+        {
+            if (!_knownMarkers.Contains(key) && !_rows.ContainsKey(key))
+            {
+                Add(key, new TableEntity(_teamId, key), TableTransactionActionType.UpsertReplace, default, owner: null);
+            }
+        }
+    }
+
+    public LineRow? PlannedLine(string lineId) =>
+        _rows.TryGetValue(LedgerKeys.Line(lineId), out var row) ? row.Entity as LineRow : null;
+
+    /// <summary>Updates an existing line (a charge's refunded total) under the ETag it was read with.</summary>
+    public void UpdateLine(LineRow line, LedgerOperation owner) => Update(line.RowKey, line, owner);
+
+    public void AddHold(HoldRow hold, LedgerOperation owner)
+    {
+        hold.PartitionKey = _teamId;
+        hold.RowKey = LedgerKeys.Hold(hold.HoldId);
+        Add(hold.RowKey, hold, TableTransactionActionType.Add, default, owner);
+    }
+
+    public HoldRow? PlannedHold(string holdId) =>
+        _rows.TryGetValue(LedgerKeys.Hold(holdId), out var row) ? row.Entity as HoldRow : null;
+
+    public void UpdateHold(HoldRow hold, LedgerOperation owner) => Update(hold.RowKey, hold, owner);
+
+    public void AddIdempotency(LedgerOperation op, LedgerResult result)
+    {
+        var key = LedgerKeys.Idempotency(op.IdempotencyKey);
+        Add(key, new IdempotencyRow
+        {
+            PartitionKey = _teamId, RowKey = key, Key = op.IdempotencyKey, Fingerprint = op.Fingerprint,
+            Result = LedgerOperation.SerializeResult(result),
+        }, TableTransactionActionType.Add, default, op);
+    }
+
+    /// <summary>The transaction: every planned row in order, then each changed wallet under its ETag.</summary>
+    public (List<TableTransactionAction> Actions, List<PlannedRow> Rows) Build()
+    {
+        var actions = new List<TableTransactionAction>(RowCount);
+        var rows = new List<PlannedRow>(RowCount);
+        foreach (var row in _order)
+        {
+            actions.Add(new TableTransactionAction(row.Type, row.Entity, row.ETag));
+            rows.Add(row);
+        }
+        foreach (var creditType in _touched)
+        {
+            var wallet = _wallets[creditType];
+            var entity = wallet.ToRow(_teamId);
+            var planned = new PlannedRow(entity.RowKey, entity, wallet.Exists ? TableTransactionActionType.UpdateReplace : TableTransactionActionType.Add,
+                wallet.Exists ? wallet.ETag : default) { WalletCreditType = creditType };
+            actions.Add(new TableTransactionAction(planned.Type, entity, planned.ETag));
+            rows.Add(planned);
+        }
+        return (actions, rows);
+    }
+
+    private void Update(string rowKey, ITableEntity entity, LedgerOperation owner)
+    {
+        if (_rows.TryGetValue(rowKey, out var existing))
+        {
+            existing.Owners.Add(owner);
+            return;
+        }
+        Add(rowKey, entity, TableTransactionActionType.UpdateReplace, entity.ETag == default ? ETag.All : entity.ETag, owner);
+    }
+
+    private void Add(string rowKey, ITableEntity entity, TableTransactionActionType type, ETag etag, LedgerOperation? owner)
+    {
+        var row = new PlannedRow(rowKey, entity, type, etag);
+        if (owner is not null)
+        {
+            row.Owners.Add(owner);
+        }
+        _rows.Add(rowKey, row);
+        _order.Add(row);
+    }
+}
+
+/// <summary>One row of a planned commit and the operations that depend on it.</summary>
+internal sealed record PlannedRow(string RowKey, ITableEntity Entity, TableTransactionActionType Type, ETag ETag)
+{
+    public List<LedgerOperation> Owners { get; } = [];
+
+    public string? WalletCreditType { get; init; }
+}

@@ -1,0 +1,187 @@
+namespace CreditFunctions.Ledger;
+
+/// <summary>
+/// The outcome of a ledger operation (TigerBeetle-style exact names). The first group moved credits or recorded
+/// something; the second group are refusals after which nothing was written.
+/// </summary>
+public enum LedgerStatus
+{
+    /// <summary>The action was charged at its catalog price.</summary>
+    Charged,
+
+    /// <summary>The team already owned the data: a 0-credit line was recorded and nothing was charged.</summary>
+    AlreadyOwned,
+
+    /// <summary>Credits were granted.</summary>
+    Granted,
+
+    /// <summary>A refund line was recorded against a charge.</summary>
+    Refunded,
+
+    /// <summary>A hold was placed for a maximum amount.</summary>
+    HoldPlaced,
+
+    /// <summary>A hold was captured (the captured part charged, the rest released).</summary>
+    HoldCaptured,
+
+    /// <summary>A hold was voided: all of it released.</summary>
+    HoldVoided,
+
+    /// <summary>The idempotency key was used before with other parameters; nothing moved.</summary>
+    ExistsWithDifferentParameters,
+
+    /// <summary>The available balance is below the amount; nothing was written.</summary>
+    InsufficientCredits,
+
+    /// <summary>No charge with that id in this team.</summary>
+    ChargeNotFound,
+
+    /// <summary>The refund would exceed what the charge cost minus earlier refunds.</summary>
+    RefundExceedsCharge,
+
+    /// <summary>No hold with that id in this team.</summary>
+    HoldNotFound,
+
+    /// <summary>The hold was captured already.</summary>
+    HoldAlreadyCaptured,
+
+    /// <summary>The hold was voided already.</summary>
+    HoldAlreadyVoided,
+
+    /// <summary>The hold expired and released itself before this operation.</summary>
+    HoldExpired,
+
+    /// <summary>The capture asks for more than the hold holds.</summary>
+    CaptureExceedsHold,
+}
+
+/// <summary>What a ledger operation did. A repeated idempotency key returns the first result with
+/// <see cref="Replayed"/> set.</summary>
+public sealed record LedgerResult
+{
+    /// <summary>The outcome.</summary>
+    public required LedgerStatus Status { get; init; }
+
+    /// <summary>The credit type concerned.</summary>
+    public required string CreditType { get; init; }
+
+    /// <summary>Credits moved by this operation (charged, granted, refunded, held or captured); zero for
+    /// <see cref="LedgerStatus.AlreadyOwned"/>.</summary>
+    public Credits Amount { get; init; }
+
+    /// <summary>The history line written, when one was (charges, refunds, grants, captures).</summary>
+    public string? LineId { get; init; }
+
+    /// <summary>The hold concerned, for hold operations.</summary>
+    public string? HoldId { get; init; }
+
+    /// <summary>For <see cref="LedgerStatus.InsufficientCredits"/>: how many credits are missing.</summary>
+    public Credits? Shortfall { get; init; }
+
+    /// <summary>For <see cref="LedgerStatus.HoldCaptured"/> and <see cref="LedgerStatus.HoldVoided"/>: credits released.</summary>
+    public Credits? Released { get; init; }
+
+    /// <summary>The available balance of <see cref="CreditType"/> right after the operation.</summary>
+    public Credits? AvailableAfter { get; init; }
+
+    /// <summary>True when this is the stored result of an earlier request with the same idempotency key.</summary>
+    public bool Replayed { get; init; }
+
+    /// <summary>True for outcomes that moved or recorded something.</summary>
+    public bool Succeeded => Status is LedgerStatus.Charged or LedgerStatus.AlreadyOwned or LedgerStatus.Granted or LedgerStatus.Refunded
+        or LedgerStatus.HoldPlaced or LedgerStatus.HoldCaptured or LedgerStatus.HoldVoided;
+}
+
+/// <summary>How a grant came about.</summary>
+public enum GrantKind
+{
+    /// <summary>A plan's periodic allocation; usually expires at the end of the period.</summary>
+    Plan,
+
+    /// <summary>A purchased top-up; does not expire.</summary>
+    TopUp,
+
+    /// <summary>Credits returned by refunds; does not expire.</summary>
+    Refund,
+}
+
+/// <summary>Charge one catalog action. The price comes from the catalog, never from the caller.</summary>
+/// <param name="TeamId">The team charged.</param>
+/// <param name="UserId">The member who acted.</param>
+/// <param name="Feature">Catalog feature id.</param>
+/// <param name="Action">Catalog action id.</param>
+/// <param name="IdempotencyKey">The identity of this charge: repeating it moves nothing.</param>
+public sealed record ChargeRequest(string TeamId, string UserId, string Feature, string Action, string IdempotencyKey)
+{
+    /// <summary>The subject (e.g. a person id) whose data is bought; required for actions that buy data.</summary>
+    public string? SubjectId { get; init; }
+
+    /// <summary>What the line concerns, shown in history (the contact, workflow, job).</summary>
+    public string? Description { get; init; }
+
+    /// <summary>A related record (e.g. <c>job:123</c>), shown in history.</summary>
+    public string? RelatedRecord { get; init; }
+}
+
+/// <summary>Grant credits: a plan allocation (usually expiring) or a top-up.</summary>
+/// <param name="TeamId">The team credited.</param>
+/// <param name="UserId">Who granted (an admin or <c>system</c>).</param>
+/// <param name="CreditType">The balance credited.</param>
+/// <param name="Amount">How many credits (positive).</param>
+/// <param name="Kind">Plan or top-up.</param>
+/// <param name="IdempotencyKey">The identity of this grant; a periodic allocation uses plan + period.</param>
+public sealed record GrantRequest(string TeamId, string UserId, string CreditType, Credits Amount, GrantKind Kind, string IdempotencyKey)
+{
+    /// <summary>Spending order: lower numbers are spent first. Defaults: plan 10, top-up 20.</summary>
+    public int? Priority { get; init; }
+
+    /// <summary>When the remainder stops counting; null never.</summary>
+    public DateTimeOffset? ExpiresAt { get; init; }
+
+    /// <summary>Shown in history.</summary>
+    public string? Description { get; init; }
+}
+
+/// <summary>Refund part or all of a charge. A charge is never refunded by more than it cost.</summary>
+/// <param name="TeamId">The team.</param>
+/// <param name="UserId">Who refunds.</param>
+/// <param name="ChargeId">The charge's line id.</param>
+/// <param name="Reason">Why (required): a bounced email, wrong data, a failed job.</param>
+/// <param name="IdempotencyKey">The identity of this refund.</param>
+public sealed record RefundRequest(string TeamId, string UserId, string ChargeId, string Reason, string IdempotencyKey)
+{
+    /// <summary>How much; null refunds whatever is left of the charge.</summary>
+    public Credits? Amount { get; init; }
+}
+
+/// <summary>Reserve up to <paramref name="Amount"/> credits for an action, to be captured later.</summary>
+/// <param name="TeamId">The team.</param>
+/// <param name="UserId">Who acts.</param>
+/// <param name="Feature">Catalog feature of the eventual charge.</param>
+/// <param name="Action">Catalog action of the eventual charge (its credit type is the hold's).</param>
+/// <param name="Amount">The maximum to reserve.</param>
+/// <param name="ExpiresAt">When an uncaptured hold releases itself.</param>
+/// <param name="IdempotencyKey">The identity of this hold.</param>
+public sealed record HoldRequest(string TeamId, string UserId, string Feature, string Action, Credits Amount, DateTimeOffset ExpiresAt, string IdempotencyKey)
+{
+    /// <summary>Shown in history on capture.</summary>
+    public string? Description { get; init; }
+
+    /// <summary>A related record (e.g. the CSV job).</summary>
+    public string? RelatedRecord { get; init; }
+}
+
+/// <summary>Capture part or all of an open hold; the rest is released.</summary>
+/// <param name="TeamId">The team.</param>
+/// <param name="UserId">Who acts.</param>
+/// <param name="HoldId">The hold.</param>
+/// <param name="Amount">How much to charge, at most the held amount.</param>
+/// <param name="IdempotencyKey">The identity of this capture.</param>
+public sealed record CaptureRequest(string TeamId, string UserId, string HoldId, Credits Amount, string IdempotencyKey);
+
+/// <summary>Release all of an open hold.</summary>
+/// <param name="TeamId">The team.</param>
+/// <param name="UserId">Who acts.</param>
+/// <param name="HoldId">The hold.</param>
+/// <param name="IdempotencyKey">The identity of this void.</param>
+public sealed record VoidRequest(string TeamId, string UserId, string HoldId, string IdempotencyKey);

@@ -1,0 +1,318 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+
+namespace CreditFunctions.Ledger;
+
+/// <summary>
+/// One credit movement waiting for a group commit. <see cref="PrepareAsync"/> reads what the operation needs before
+/// planning (a charge line, a hold); <see cref="Plan"/> decides the outcome against the batch's in-memory state and
+/// adds its rows, or returns a refusal having changed nothing.
+/// </summary>
+internal abstract class LedgerOperation
+{
+    private readonly TaskCompletionSource<LedgerResult> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    protected LedgerOperation(string teamId, string idempotencyKey)
+    {
+        TeamId = teamId;
+        IdempotencyKey = idempotencyKey;
+    }
+
+    public string TeamId { get; }
+
+    public string IdempotencyKey { get; }
+
+    /// <summary>A hash of every parameter: the same key with another fingerprint is a different request.</summary>
+    public string Fingerprint => _fingerprint ??= ComputeFingerprint();
+
+    private string? _fingerprint;
+
+    /// <summary>Upper bound of table rows this operation writes (wallets excluded).</summary>
+    public abstract int MaxRows { get; }
+
+    /// <summary>The credit type, when known before planning (for results of refusals).</summary>
+    public abstract string CreditTypeHint { get; }
+
+    public Task<LedgerResult> Completion => _completion.Task;
+
+    public bool IsDone => _completion.Task.IsCompleted;
+
+    public virtual Task PrepareAsync(LedgerStore store, CancellationToken ct) => Task.CompletedTask;
+
+    public abstract LedgerResult Plan(BatchPlan plan);
+
+    public void Complete(LedgerResult result) => _completion.TrySetResult(result);
+
+    public void Fail(Exception ex) => _completion.TrySetException(ex);
+
+    protected abstract IEnumerable<object?> FingerprintParts();
+
+    private string ComputeFingerprint()
+    {
+        var text = string.Join('\u001f', FingerprintParts().Prepend(GetType().Name).Select(p => p switch
+        {
+            null => "\u2205",
+            DateTimeOffset d => d.UtcTicks.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            IFormattable f => f.ToString(null, System.Globalization.CultureInfo.InvariantCulture),
+            _ => p.ToString(),
+        }));
+        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)).AsSpan(0, 16));
+    }
+
+    protected static LedgerResult Refusal(LedgerStatus status, string creditType, Credits? shortfall = null) =>
+        new() { Status = status, CreditType = creditType, Shortfall = shortfall };
+
+    public static string SerializeResult(LedgerResult result) => JsonSerializer.Serialize(result, LedgerJsonContext.Default.LedgerResult);
+
+    public static LedgerResult DeserializeResult(string json) =>
+        JsonSerializer.Deserialize(json, LedgerJsonContext.Default.LedgerResult) ?? throw new InvalidDataException("Stored ledger result is empty.");
+}
+
+internal sealed class ChargeOperation(ChargeRequest request, CatalogAction action) : LedgerOperation(request.TeamId, request.IdempotencyKey)
+{
+    public override int MaxRows => 4;
+
+    public override string CreditTypeHint => action.CreditType;
+
+    protected override IEnumerable<object?> FingerprintParts() =>
+        [request.TeamId, request.UserId, request.Feature, request.Action, request.SubjectId, request.Description, request.RelatedRecord];
+
+    public override LedgerResult Plan(BatchPlan plan)
+    {
+        var wallet = plan.Wallet(action.CreditType);
+        var ownershipKey = action.DataType is null || request.SubjectId is null ? null : LedgerKeys.Ownership(action.DataType, request.SubjectId);
+        var owned = ownershipKey is not null && plan.IsOwned(ownershipKey);
+        var price = owned ? 0 : action.Price.Thousandths;
+        var available = wallet.Available(plan.Now);
+        if (price > available)
+        {
+            return Refusal(LedgerStatus.InsufficientCredits, action.CreditType, new Credits(price - available));
+        }
+        var lineId = LedgerKeys.NewLineId(plan.Now);
+        if (owned)
+        {
+            plan.ConfirmOwned(ownershipKey!, this);
+        }
+        else
+        {
+            if (price > 0)
+            {
+                wallet.Spend(price, plan.Now);
+                plan.Touch(wallet);
+            }
+            if (ownershipKey is not null)
+            {
+                plan.AddOwnership(ownershipKey, action.DataType!, request.SubjectId!, lineId, this);
+            }
+        }
+        plan.AddLine(new LineRow
+        {
+            LineId = lineId, Kind = LineKinds.Charge, At = plan.Now, UserId = request.UserId, CreditType = action.CreditType,
+            Amount = price, Feature = action.Feature, Action = action.Action, DataType = action.DataType, SubjectId = request.SubjectId,
+            Description = request.Description, Related = request.RelatedRecord, Owned = owned,
+        }, this);
+        plan.MarkUsed(action.Feature, action.Action, request.UserId);
+        return new LedgerResult
+        {
+            Status = owned ? LedgerStatus.AlreadyOwned : LedgerStatus.Charged, CreditType = action.CreditType,
+            Amount = new Credits(price), LineId = lineId, AvailableAfter = new Credits(wallet.Available(plan.Now)),
+        };
+    }
+}
+
+internal sealed class GrantOperation(GrantRequest request) : LedgerOperation(request.TeamId, request.IdempotencyKey)
+{
+    public override int MaxRows => 3;
+
+    public override string CreditTypeHint => request.CreditType;
+
+    protected override IEnumerable<object?> FingerprintParts() =>
+        [request.TeamId, request.UserId, request.CreditType, request.Amount.Thousandths, request.Kind, request.Priority, request.ExpiresAt, request.Description];
+
+    public override LedgerResult Plan(BatchPlan plan)
+    {
+        var wallet = plan.Wallet(request.CreditType);
+        var lineId = LedgerKeys.NewLineId(plan.Now);
+        var priority = request.Priority ?? (request.Kind == GrantKind.Plan ? WalletState.PlanPriority : WalletState.TopUpPriority);
+        wallet.Grant(lineId, request.Kind, request.Amount.Thousandths, priority, request.ExpiresAt);
+        plan.Touch(wallet);
+        plan.AddLine(new LineRow
+        {
+            LineId = lineId, Kind = LineKinds.Grant, At = plan.Now, UserId = request.UserId, CreditType = request.CreditType,
+            Amount = request.Amount.Thousandths, Description = request.Description ?? (request.Kind == GrantKind.Plan ? "Plan allocation" : "Top-up"),
+            Action = request.Kind == GrantKind.Plan ? "plan_allocation" : "top_up",
+        }, this);
+        return new LedgerResult
+        {
+            Status = LedgerStatus.Granted, CreditType = request.CreditType, Amount = request.Amount, LineId = lineId,
+            AvailableAfter = new Credits(wallet.Available(plan.Now)),
+        };
+    }
+}
+
+internal sealed class RefundOperation(RefundRequest request) : LedgerOperation(request.TeamId, request.IdempotencyKey)
+{
+    private LineRow? _charge;
+
+    public override int MaxRows => 4;
+
+    public override string CreditTypeHint => _charge?.CreditType ?? string.Empty;
+
+    protected override IEnumerable<object?> FingerprintParts() =>
+        [request.TeamId, request.UserId, request.ChargeId, request.Reason, request.Amount?.Thousandths];
+
+    public override async Task PrepareAsync(LedgerStore store, CancellationToken ct) =>
+        _charge = await store.GetLineAsync(TeamId, request.ChargeId, ct).ConfigureAwait(false);
+
+    public override LedgerResult Plan(BatchPlan plan)
+    {
+        var charge = plan.PlannedLine(request.ChargeId) ?? _charge;
+        if (charge is null || charge.Kind != LineKinds.Charge)
+        {
+            return Refusal(LedgerStatus.ChargeNotFound, CreditTypeHint);
+        }
+        var left = charge.Amount - charge.RefundedSoFar;
+        var amount = request.Amount?.Thousandths ?? left;
+        if (amount <= 0 || amount > left)
+        {
+            return Refusal(LedgerStatus.RefundExceedsCharge, charge.CreditType);
+        }
+        var wallet = plan.Wallet(charge.CreditType);
+        wallet.Refund(amount);
+        plan.Touch(wallet);
+        charge.RefundedSoFar += amount;
+        plan.UpdateLine(charge, this);
+        var lineId = LedgerKeys.NewLineId(plan.Now);
+        plan.AddLine(new LineRow
+        {
+            LineId = lineId, Kind = LineKinds.Refund, At = plan.Now, UserId = request.UserId, CreditType = charge.CreditType,
+            Amount = amount, Feature = charge.Feature, Action = charge.Action, DataType = charge.DataType, SubjectId = charge.SubjectId,
+            Description = charge.Description, Related = charge.Related, ChargeId = charge.LineId, Reason = request.Reason,
+        }, this);
+        return new LedgerResult
+        {
+            Status = LedgerStatus.Refunded, CreditType = charge.CreditType, Amount = new Credits(amount), LineId = lineId,
+            AvailableAfter = new Credits(wallet.Available(plan.Now)),
+        };
+    }
+}
+
+internal sealed class HoldOperation(HoldRequest request, CatalogAction action) : LedgerOperation(request.TeamId, request.IdempotencyKey)
+{
+    public override int MaxRows => 2;
+
+    public override string CreditTypeHint => action.CreditType;
+
+    protected override IEnumerable<object?> FingerprintParts() =>
+        [request.TeamId, request.UserId, request.Feature, request.Action, request.Amount.Thousandths, request.ExpiresAt, request.Description, request.RelatedRecord];
+
+    public override LedgerResult Plan(BatchPlan plan)
+    {
+        var wallet = plan.Wallet(action.CreditType);
+        var available = wallet.Available(plan.Now);
+        if (request.Amount.Thousandths > available)
+        {
+            return Refusal(LedgerStatus.InsufficientCredits, action.CreditType, new Credits(request.Amount.Thousandths - available));
+        }
+        var holdId = "h" + LedgerKeys.NewLineId(plan.Now);
+        wallet.AddHold(holdId, request.Amount.Thousandths, request.ExpiresAt);
+        plan.Touch(wallet);
+        plan.AddHold(new HoldRow
+        {
+            HoldId = holdId, State = HoldStates.Open, CreditType = action.CreditType, Amount = request.Amount.Thousandths,
+            ExpiresAt = request.ExpiresAt, CreatedAt = plan.Now, Feature = action.Feature, Action = action.Action,
+            UserId = request.UserId, Description = request.Description, Related = request.RelatedRecord,
+        }, this);
+        return new LedgerResult
+        {
+            Status = LedgerStatus.HoldPlaced, CreditType = action.CreditType, Amount = request.Amount, HoldId = holdId,
+            AvailableAfter = new Credits(wallet.Available(plan.Now)),
+        };
+    }
+}
+
+/// <summary>Capture (with an amount) or void (without) of an open hold.</summary>
+internal sealed class SettleHoldOperation : LedgerOperation
+{
+    private readonly string _userId;
+    private readonly string _holdId;
+    private readonly Credits? _capture;
+    private HoldRow? _hold;
+
+    public SettleHoldOperation(CaptureRequest capture) : base(capture.TeamId, capture.IdempotencyKey)
+    {
+        (_userId, _holdId, _capture) = (capture.UserId, capture.HoldId, capture.Amount);
+    }
+
+    public SettleHoldOperation(VoidRequest @void) : base(@void.TeamId, @void.IdempotencyKey)
+    {
+        (_userId, _holdId, _capture) = (@void.UserId, @void.HoldId, null);
+    }
+
+    public override int MaxRows => 4;
+
+    public override string CreditTypeHint => _hold?.CreditType ?? string.Empty;
+
+    protected override IEnumerable<object?> FingerprintParts() => [TeamId, _userId, _holdId, _capture?.Thousandths ?? -1];
+
+    public override async Task PrepareAsync(LedgerStore store, CancellationToken ct) =>
+        _hold = await store.GetHoldAsync(TeamId, _holdId, ct).ConfigureAwait(false);
+
+    public override LedgerResult Plan(BatchPlan plan)
+    {
+        var hold = plan.PlannedHold(_holdId) ?? _hold;
+        if (hold is null)
+        {
+            return Refusal(LedgerStatus.HoldNotFound, CreditTypeHint);
+        }
+        if (hold.State == HoldStates.Captured)
+        {
+            return Refusal(LedgerStatus.HoldAlreadyCaptured, hold.CreditType);
+        }
+        if (hold.State == HoldStates.Voided)
+        {
+            return Refusal(LedgerStatus.HoldAlreadyVoided, hold.CreditType);
+        }
+        if (hold.ExpiresAt <= plan.Now)
+        {
+            return Refusal(LedgerStatus.HoldExpired, hold.CreditType);
+        }
+        var capture = _capture?.Thousandths ?? 0;
+        if (capture > hold.Amount)
+        {
+            return Refusal(LedgerStatus.CaptureExceedsHold, hold.CreditType);
+        }
+        var wallet = plan.Wallet(hold.CreditType);
+        // The hold's own amount becomes available again the moment it is settled, so it always covers its capture,
+        // unless grants under it expired meanwhile.
+        var availableWithoutHold = wallet.Available(plan.Now) + hold.Amount;
+        if (capture > availableWithoutHold)
+        {
+            return Refusal(LedgerStatus.InsufficientCredits, hold.CreditType, new Credits(capture - availableWithoutHold));
+        }
+        wallet.RemoveHold(hold.HoldId);
+        string? lineId = null;
+        if (capture > 0)
+        {
+            wallet.Spend(capture, plan.Now);
+            lineId = LedgerKeys.NewLineId(plan.Now);
+            plan.AddLine(new LineRow
+            {
+                LineId = lineId, Kind = LineKinds.Charge, At = plan.Now, UserId = _userId, CreditType = hold.CreditType, Amount = capture,
+                Feature = hold.Feature, Action = hold.Action, Description = hold.Description, Related = hold.Related, HoldId = hold.HoldId,
+            }, this);
+            plan.MarkUsed(hold.Feature, hold.Action, _userId);
+        }
+        plan.Touch(wallet);
+        hold.State = _capture is null ? HoldStates.Voided : HoldStates.Captured;
+        hold.Captured = capture;
+        plan.UpdateHold(hold, this);
+        return new LedgerResult
+        {
+            Status = _capture is null ? LedgerStatus.HoldVoided : LedgerStatus.HoldCaptured, CreditType = hold.CreditType,
+            Amount = new Credits(capture), HoldId = hold.HoldId, LineId = lineId, Released = new Credits(hold.Amount - capture),
+            AvailableAfter = new Credits(wallet.Available(plan.Now)),
+        };
+    }
+}

@@ -1,0 +1,303 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using Azure;
+using CreditFunctions.AzureStorage.Tables;
+
+namespace CreditFunctions.Ledger;
+
+/// <summary>
+/// Row keys of a team's partition. Everything of a team lives in one partition so that a charge, its wallet, its
+/// idempotency record, its ownership record and its history lines commit in one entity-group transaction.
+/// <list type="bullet">
+/// <item><c>W|{creditType}</c> wallet: counters, grant buckets and open holds.</item>
+/// <item><c>I|{sha256(key)}</c> idempotency record with the first result.</item>
+/// <item><c>L|{lineId}</c> history line; line ids start with inverted ticks so a range scan is newest first.</item>
+/// <item><c>U|{user}|{lineId}</c> copy of the line under its user, for "my usage" without scanning the team's lines.</item>
+/// <item><c>O|{dataType}|{sha256(subject)}</c> ownership: the team bought this data.</item>
+/// <item><c>H|{holdId}</c> hold.</item>
+/// <item><c>M|a|{feature}|{action}</c>, <c>M|u|{user}</c> markers: what the team has used, for filter lists.</item>
+/// </list>
+/// </summary>
+internal static class LedgerKeys
+{
+    public static string Wallet(string creditType) => "W|" + creditType;
+
+    public const string WalletFrom = "W|";
+    public const string WalletTo = "W}";
+
+    public static string Idempotency(string key) => "I|" + Hash(key);
+
+    public static string Line(string lineId) => "L|" + lineId;
+
+    public static string UserLine(string userId, string lineId) => "U|" + userId + "|" + lineId;
+
+    public static string Ownership(string dataType, string subjectId) => "O|" + dataType + "|" + Hash(subjectId);
+
+    public static string Hold(string holdId) => "H|" + holdId;
+
+    public const string MarkerFrom = "M|";
+    public const string MarkerTo = "M}";
+    public const string ActionMarkerPrefix = "M|a|";
+    public const string UserMarkerPrefix = "M|u|";
+
+    public static string ActionMarker(string feature, string action) => ActionMarkerPrefix + feature + "|" + action;
+
+    public static string UserMarker(string userId) => UserMarkerPrefix + userId;
+
+    /// <summary>A line id: 19 digits of inverted ticks (newest sorts first) and 8 random hex digits.</summary>
+    public static string NewLineId(DateTimeOffset at) =>
+        InvertedTicks(at) + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
+
+    public static string InvertedTicks(DateTimeOffset at) =>
+        (DateTimeOffset.MaxValue.UtcTicks - at.UtcTicks).ToString("D19", CultureInfo.InvariantCulture);
+
+    public static DateTimeOffset LineTime(string lineId) =>
+        new(DateTimeOffset.MaxValue.UtcTicks - long.Parse(lineId.AsSpan(0, 19), CultureInfo.InvariantCulture), TimeSpan.Zero);
+
+    public static bool IsLineId(string lineId) =>
+        lineId.Length == 27 && lineId.All(char.IsAsciiHexDigitLower) && lineId.AsSpan(0, 19).IndexOfAnyExceptInRange('0', '9') < 0;
+
+    private static string Hash(string value) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(value)).AsSpan(0, 16));
+}
+
+/// <summary>A team's wallet of one credit type: lifetime counters, spendable grant buckets and open holds.</summary>
+internal sealed class WalletRow : ITableEntity<WalletRow>
+{
+    public string PartitionKey { get; set; } = string.Empty;
+    public string RowKey { get; set; } = string.Empty;
+    public DateTimeOffset? Timestamp { get; set; }
+    public ETag ETag { get; set; }
+
+    public long Granted { get; set; }
+    public long Spent { get; set; }
+    public long Refunded { get; set; }
+    public long Expired { get; set; }
+    public string Buckets { get; set; } = "[]";
+    public string Holds { get; set; } = "[]";
+
+    public void WriteProperties(TableEntityWriter writer)
+    {
+        writer.Write(nameof(Granted), Granted);
+        writer.Write(nameof(Spent), Spent);
+        writer.Write(nameof(Refunded), Refunded);
+        writer.Write(nameof(Expired), Expired);
+        writer.Write(nameof(Buckets), Buckets);
+        writer.Write(nameof(Holds), Holds);
+    }
+
+    public static WalletRow ReadEntity(TableEntityReader reader) => new()
+    {
+        Granted = reader.GetInt64(nameof(Granted)) ?? 0,
+        Spent = reader.GetInt64(nameof(Spent)) ?? 0,
+        Refunded = reader.GetInt64(nameof(Refunded)) ?? 0,
+        Expired = reader.GetInt64(nameof(Expired)) ?? 0,
+        Buckets = reader.GetString(nameof(Buckets)) ?? "[]",
+        Holds = reader.GetString(nameof(Holds)) ?? "[]",
+    };
+}
+
+/// <summary>The first result of an idempotency key and the fingerprint of the parameters it came with.</summary>
+internal sealed class IdempotencyRow : ITableEntity<IdempotencyRow>
+{
+    public string PartitionKey { get; set; } = string.Empty;
+    public string RowKey { get; set; } = string.Empty;
+    public DateTimeOffset? Timestamp { get; set; }
+    public ETag ETag { get; set; }
+
+    public string Key { get; set; } = string.Empty;
+    public string Fingerprint { get; set; } = string.Empty;
+    public string Result { get; set; } = string.Empty;
+
+    public void WriteProperties(TableEntityWriter writer)
+    {
+        writer.Write(nameof(Key), Key);
+        writer.Write(nameof(Fingerprint), Fingerprint);
+        writer.Write(nameof(Result), Result);
+    }
+
+    public static IdempotencyRow ReadEntity(TableEntityReader reader) => new()
+    {
+        Key = reader.GetString(nameof(Key)) ?? string.Empty,
+        Fingerprint = reader.GetString(nameof(Fingerprint)) ?? string.Empty,
+        Result = reader.GetString(nameof(Result)) ?? string.Empty,
+    };
+}
+
+/// <summary>The kinds of history line.</summary>
+internal static class LineKinds
+{
+    public const string Charge = "charge";
+    public const string Refund = "refund";
+    public const string Grant = "grant";
+    public const string Expiry = "expiry";
+}
+
+/// <summary>A history line (and, under <c>U|</c>, its per-user copy).</summary>
+internal sealed class LineRow : ITableEntity<LineRow>
+{
+    public string PartitionKey { get; set; } = string.Empty;
+    public string RowKey { get; set; } = string.Empty;
+    public DateTimeOffset? Timestamp { get; set; }
+    public ETag ETag { get; set; }
+
+    public string LineId { get; set; } = string.Empty;
+    public string Kind { get; set; } = LineKinds.Charge;
+    public DateTimeOffset At { get; set; }
+    public string UserId { get; set; } = string.Empty;
+    public string CreditType { get; set; } = string.Empty;
+    public long Amount { get; set; }
+    public string? Feature { get; set; }
+    public string? Action { get; set; }
+    public string? DataType { get; set; }
+    public string? SubjectId { get; set; }
+    public string? Description { get; set; }
+    public string? Related { get; set; }
+    public string? ChargeId { get; set; }
+    public string? HoldId { get; set; }
+    public string? Reason { get; set; }
+    public long RefundedSoFar { get; set; }
+    public bool Owned { get; set; }
+
+    public LineRow CopyFor(string rowKey) => new()
+    {
+        PartitionKey = PartitionKey, RowKey = rowKey, LineId = LineId, Kind = Kind, At = At, UserId = UserId,
+        CreditType = CreditType, Amount = Amount, Feature = Feature, Action = Action, DataType = DataType, SubjectId = SubjectId,
+        Description = Description, Related = Related, ChargeId = ChargeId, HoldId = HoldId, Reason = Reason,
+        RefundedSoFar = RefundedSoFar, Owned = Owned,
+    };
+
+    public void WriteProperties(TableEntityWriter writer)
+    {
+        writer.Write(nameof(LineId), LineId);
+        writer.Write(nameof(Kind), Kind);
+        writer.Write(nameof(At), At);
+        writer.Write(nameof(UserId), UserId);
+        writer.Write(nameof(CreditType), CreditType);
+        writer.Write(nameof(Amount), Amount);
+        writer.Write(nameof(Feature), Feature);
+        writer.Write(nameof(Action), Action);
+        writer.Write(nameof(DataType), DataType);
+        writer.Write(nameof(SubjectId), SubjectId);
+        writer.Write(nameof(Description), Description);
+        writer.Write(nameof(Related), Related);
+        writer.Write(nameof(ChargeId), ChargeId);
+        writer.Write(nameof(HoldId), HoldId);
+        writer.Write(nameof(Reason), Reason);
+        writer.Write(nameof(RefundedSoFar), RefundedSoFar);
+        writer.Write(nameof(Owned), Owned);
+    }
+
+    public static LineRow ReadEntity(TableEntityReader reader) => new()
+    {
+        LineId = reader.GetString(nameof(LineId)) ?? string.Empty,
+        Kind = reader.GetString(nameof(Kind)) ?? LineKinds.Charge,
+        At = reader.GetDateTimeOffset(nameof(At)) ?? default,
+        UserId = reader.GetString(nameof(UserId)) ?? string.Empty,
+        CreditType = reader.GetString(nameof(CreditType)) ?? string.Empty,
+        Amount = reader.GetInt64(nameof(Amount)) ?? 0,
+        Feature = reader.GetString(nameof(Feature)),
+        Action = reader.GetString(nameof(Action)),
+        DataType = reader.GetString(nameof(DataType)),
+        SubjectId = reader.GetString(nameof(SubjectId)),
+        Description = reader.GetString(nameof(Description)),
+        Related = reader.GetString(nameof(Related)),
+        ChargeId = reader.GetString(nameof(ChargeId)),
+        HoldId = reader.GetString(nameof(HoldId)),
+        Reason = reader.GetString(nameof(Reason)),
+        RefundedSoFar = reader.GetInt64(nameof(RefundedSoFar)) ?? 0,
+        Owned = reader.GetBoolean(nameof(Owned)) ?? false,
+    };
+}
+
+/// <summary>"This team owns this data of this subject", written with the charge that bought it.</summary>
+internal sealed class OwnershipRow : ITableEntity<OwnershipRow>
+{
+    public string PartitionKey { get; set; } = string.Empty;
+    public string RowKey { get; set; } = string.Empty;
+    public DateTimeOffset? Timestamp { get; set; }
+    public ETag ETag { get; set; }
+
+    public string SubjectId { get; set; } = string.Empty;
+    public string DataType { get; set; } = string.Empty;
+    public string LineId { get; set; } = string.Empty;
+    public DateTimeOffset At { get; set; }
+
+    public void WriteProperties(TableEntityWriter writer)
+    {
+        writer.Write(nameof(SubjectId), SubjectId);
+        writer.Write(nameof(DataType), DataType);
+        writer.Write(nameof(LineId), LineId);
+        writer.Write(nameof(At), At);
+    }
+
+    public static OwnershipRow ReadEntity(TableEntityReader reader) => new()
+    {
+        SubjectId = reader.GetString(nameof(SubjectId)) ?? string.Empty,
+        DataType = reader.GetString(nameof(DataType)) ?? string.Empty,
+        LineId = reader.GetString(nameof(LineId)) ?? string.Empty,
+        At = reader.GetDateTimeOffset(nameof(At)) ?? default,
+    };
+}
+
+/// <summary>The states of a hold. An open hold past its expiry is expired without any write.</summary>
+internal static class HoldStates
+{
+    public const string Open = "open";
+    public const string Captured = "captured";
+    public const string Voided = "voided";
+}
+
+/// <summary>A two-phase hold.</summary>
+internal sealed class HoldRow : ITableEntity<HoldRow>
+{
+    public string PartitionKey { get; set; } = string.Empty;
+    public string RowKey { get; set; } = string.Empty;
+    public DateTimeOffset? Timestamp { get; set; }
+    public ETag ETag { get; set; }
+
+    public string HoldId { get; set; } = string.Empty;
+    public string State { get; set; } = HoldStates.Open;
+    public string CreditType { get; set; } = string.Empty;
+    public long Amount { get; set; }
+    public long Captured { get; set; }
+    public DateTimeOffset ExpiresAt { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    public string Feature { get; set; } = string.Empty;
+    public string Action { get; set; } = string.Empty;
+    public string UserId { get; set; } = string.Empty;
+    public string? Description { get; set; }
+    public string? Related { get; set; }
+
+    public void WriteProperties(TableEntityWriter writer)
+    {
+        writer.Write(nameof(HoldId), HoldId);
+        writer.Write(nameof(State), State);
+        writer.Write(nameof(CreditType), CreditType);
+        writer.Write(nameof(Amount), Amount);
+        writer.Write(nameof(Captured), Captured);
+        writer.Write(nameof(ExpiresAt), ExpiresAt);
+        writer.Write(nameof(CreatedAt), CreatedAt);
+        writer.Write(nameof(Feature), Feature);
+        writer.Write(nameof(Action), Action);
+        writer.Write(nameof(UserId), UserId);
+        writer.Write(nameof(Description), Description);
+        writer.Write(nameof(Related), Related);
+    }
+
+    public static HoldRow ReadEntity(TableEntityReader reader) => new()
+    {
+        HoldId = reader.GetString(nameof(HoldId)) ?? string.Empty,
+        State = reader.GetString(nameof(State)) ?? HoldStates.Open,
+        CreditType = reader.GetString(nameof(CreditType)) ?? string.Empty,
+        Amount = reader.GetInt64(nameof(Amount)) ?? 0,
+        Captured = reader.GetInt64(nameof(Captured)) ?? 0,
+        ExpiresAt = reader.GetDateTimeOffset(nameof(ExpiresAt)) ?? default,
+        CreatedAt = reader.GetDateTimeOffset(nameof(CreatedAt)) ?? default,
+        Feature = reader.GetString(nameof(Feature)) ?? string.Empty,
+        Action = reader.GetString(nameof(Action)) ?? string.Empty,
+        UserId = reader.GetString(nameof(UserId)) ?? string.Empty,
+        Description = reader.GetString(nameof(Description)),
+        Related = reader.GetString(nameof(Related)),
+    };
+}

@@ -1,0 +1,501 @@
+using System.Collections.Concurrent;
+using System.Text;
+using CreditFunctions.AzureStorage.Tables;
+using Microsoft.Extensions.Logging;
+
+namespace CreditFunctions.Ledger;
+
+/// <summary>Where the ledger keeps its rows and how it dates them.</summary>
+public sealed record LedgerOptions
+{
+    /// <summary>The ledger table's name; default <c>ledger</c>.</summary>
+    public string TableName { get; init; } = "ledger";
+
+    /// <summary>How far ahead "expiring soon" looks; default 7 days.</summary>
+    public TimeSpan ExpiringSoonWindow { get; init; } = TimeSpan.FromDays(7);
+}
+
+/// <summary>
+/// The credit ledger: grants, charges, refunds and holds for every team, each exactly once per idempotency key,
+/// and the reads behind balances, usage history and verification.
+/// </summary>
+/// <remarks>
+/// Every write goes through the team's <see cref="TeamCommitter"/>, which commits concurrent operations of one team
+/// together in one entity-group transaction. Validation errors throw <see cref="LedgerValidationException"/> before
+/// anything is read or written; refusals (insufficient credits, unknown charge, …) return a result with that status
+/// and write nothing; <see cref="LedgerUnavailableException"/> means the outcome is unknown and the same request may be
+/// retried with the same idempotency key.
+/// </remarks>
+public sealed partial class LedgerService
+{
+    private readonly LedgerStore _store;
+    private readonly TimeProvider _clock;
+    private readonly ILogger _logger;
+    private readonly LedgerOptions _options;
+    private readonly ConcurrentDictionary<string, TeamCommitter> _committers = new(StringComparer.Ordinal);
+
+    /// <summary>Creates the ledger on <paramref name="tables"/>.</summary>
+    public LedgerService(TableServiceClient tables, Catalog catalog, LedgerOptions options, TimeProvider clock, ILogger<LedgerService> logger)
+    {
+        ArgumentNullException.ThrowIfNull(tables);
+        _options = options;
+        _store = new LedgerStore(tables.GetTableClient(options.TableName));
+        Catalog = catalog;
+        _clock = clock;
+        _logger = logger;
+    }
+
+    /// <summary>The price list in force.</summary>
+    public Catalog Catalog { get; }
+
+    /// <summary>Creates the ledger's table if needed.</summary>
+    public Task InitializeAsync(CancellationToken cancellationToken = default) => _store.CreateIfNotExistsAsync(cancellationToken);
+
+    /// <summary>Charges one catalog action (only on a hit: call it once the data was found). Data the team already
+    /// owns costs 0 and is recorded as a 0-credit line.</summary>
+    public Task<LedgerResult> ChargeAsync(ChargeRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        LedgerRules.Team(request.TeamId);
+        LedgerRules.User(request.UserId);
+        LedgerRules.IdempotencyKey(request.IdempotencyKey);
+        var action = FindAction(request.Feature, request.Action);
+        if (action.DataType is not null && string.IsNullOrWhiteSpace(request.SubjectId))
+        {
+            throw new LedgerValidationException("subjectId", $"is required: {action.Feature}/{action.Action} buys {action.DataType} data of a subject");
+        }
+        LedgerRules.Text(request.SubjectId, "subjectId", max: LedgerRules.SubjectIdMaxLength);
+        LedgerRules.Text(request.Description, "description");
+        LedgerRules.Text(request.RelatedRecord, "relatedRecord");
+        return Enqueue(new ChargeOperation(request, action));
+    }
+
+    /// <summary>Grants credits (a plan allocation or a top-up).</summary>
+    public Task<LedgerResult> GrantAsync(GrantRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        LedgerRules.Team(request.TeamId);
+        LedgerRules.User(request.UserId);
+        LedgerRules.IdempotencyKey(request.IdempotencyKey);
+        CreditType(request.CreditType);
+        LedgerRules.Positive(request.Amount, "amount");
+        if (request.Kind == GrantKind.Refund)
+        {
+            throw new LedgerValidationException("kind", "must be plan or top_up");
+        }
+        if (request.ExpiresAt is { } expires && expires <= _clock.GetUtcNow())
+        {
+            throw new LedgerValidationException("expiresAt", "must be in the future");
+        }
+        if (request.Priority is < 0 or > 1000)
+        {
+            throw new LedgerValidationException("priority", "must be between 0 and 1000");
+        }
+        LedgerRules.Text(request.Description, "description");
+        return Enqueue(new GrantOperation(request));
+    }
+
+    /// <summary>Refunds part or all of a charge; never more than it cost minus earlier refunds.</summary>
+    public Task<LedgerResult> RefundAsync(RefundRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        LedgerRules.Team(request.TeamId);
+        LedgerRules.User(request.UserId);
+        LedgerRules.IdempotencyKey(request.IdempotencyKey);
+        if (string.IsNullOrEmpty(request.ChargeId))
+        {
+            throw new LedgerValidationException("chargeId", "is required");
+        }
+        LedgerRules.Text(request.Reason, "reason", required: true);
+        if (request.Amount is { } amount)
+        {
+            LedgerRules.Positive(amount, "amount");
+        }
+        return Enqueue(new RefundOperation(request));
+    }
+
+    /// <summary>Reserves up to an amount for an action; capture or void it later, or it releases itself at expiry.</summary>
+    public Task<LedgerResult> PlaceHoldAsync(HoldRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        LedgerRules.Team(request.TeamId);
+        LedgerRules.User(request.UserId);
+        LedgerRules.IdempotencyKey(request.IdempotencyKey);
+        var action = FindAction(request.Feature, request.Action);
+        LedgerRules.Positive(request.Amount, "amount");
+        var now = _clock.GetUtcNow();
+        if (request.ExpiresAt <= now || request.ExpiresAt > now + LedgerRules.HoldLifetimeMax)
+        {
+            throw new LedgerValidationException("expiresAt", $"must be in the future and at most {LedgerRules.HoldLifetimeMax.TotalDays:0} days away");
+        }
+        LedgerRules.Text(request.Description, "description");
+        LedgerRules.Text(request.RelatedRecord, "relatedRecord");
+        return Enqueue(new HoldOperation(request, action));
+    }
+
+    /// <summary>Captures part or all of an open hold (charged under the hold's action); releases the rest.</summary>
+    public Task<LedgerResult> CaptureHoldAsync(CaptureRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        LedgerRules.Team(request.TeamId);
+        LedgerRules.User(request.UserId);
+        LedgerRules.IdempotencyKey(request.IdempotencyKey);
+        HoldId(request.HoldId);
+        if (request.Amount < Credits.Zero || request.Amount > Credits.MaxAmount)
+        {
+            throw new LedgerValidationException("amount", "must be between 0 and the held amount");
+        }
+        return Enqueue(new SettleHoldOperation(request));
+    }
+
+    /// <summary>Releases all of an open hold.</summary>
+    public Task<LedgerResult> VoidHoldAsync(VoidRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        LedgerRules.Team(request.TeamId);
+        LedgerRules.User(request.UserId);
+        LedgerRules.IdempotencyKey(request.IdempotencyKey);
+        HoldId(request.HoldId);
+        return Enqueue(new SettleHoldOperation(request));
+    }
+
+    /// <summary>The team's balances of every configured credit type, read fresh from storage.</summary>
+    public async Task<IReadOnlyList<BalanceView>> GetBalancesAsync(string teamId, CancellationToken cancellationToken = default)
+    {
+        LedgerRules.Team(teamId);
+        var wallets = await _store.LoadWalletsAsync(teamId, cancellationToken).ConfigureAwait(false);
+        var now = _clock.GetUtcNow();
+        return Catalog.CreditTypes.Select(type =>
+        {
+            var w = wallets.GetValueOrDefault(type) ?? WalletState.Empty(type);
+            var expiredUnswept = w.RecordedBalance - w.Balance(now);
+            return new BalanceView(type, new Credits(w.Available(now)), new Credits(w.Held(now)), new Credits(w.Balance(now)),
+                new Credits(w.Granted), new Credits(w.Spent), new Credits(w.Refunded), new Credits(w.Expired + expiredUnswept),
+                new Credits(w.ExpiringBefore(now, now + _options.ExpiringSoonWindow)));
+        }).ToList();
+    }
+
+    /// <summary>
+    /// A page of usage lines, newest first. Reads only the lines of the date range (and only the user's copies
+    /// when a user is given), never the whole partition.
+    /// </summary>
+    public async Task<UsagePage> QueryUsageAsync(UsageQuery query, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        var (prefix, lower, upper) = UsageRange(query);
+        if (query.Limit is < 1 or > 500)
+        {
+            throw new LedgerValidationException("limit", "must be between 1 and 500");
+        }
+        if (query.Cursor is not null)
+        {
+            var after = DecodeCursor(query.Cursor, prefix);
+            if (string.CompareOrdinal(after, lower) > 0)
+            {
+                lower = after;
+            }
+        }
+        var lines = new List<UsageLine>(query.Limit);
+        string? lastRowKey = null;
+        var more = false;
+        await foreach (var row in _store.QueryLinesAsync(query.TeamId, lower, upper, LineFilter(query), Math.Min(1000, query.Limit + 1), cancellationToken).ConfigureAwait(false))
+        {
+            if (lines.Count == query.Limit)
+            {
+                more = true;
+                break;
+            }
+            lines.Add(ToUsageLine(row));
+            lastRowKey = row.RowKey;
+        }
+        return new UsagePage(lines, more && lastRowKey is not null ? EncodeCursor(lastRowKey) : null);
+    }
+
+    /// <summary>Every usage line matching <paramref name="query"/> (for CSV export and the graph), newest first.</summary>
+    public async IAsyncEnumerable<UsageLine> StreamUsageAsync(UsageQuery query, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        var (_, lower, upper) = UsageRange(query);
+        await foreach (var row in _store.QueryLinesAsync(query.TeamId, lower, upper, LineFilter(query), 1000, cancellationToken).ConfigureAwait(false))
+        {
+            yield return ToUsageLine(row);
+        }
+    }
+
+    /// <summary>Credits used per day and feature in the range, refunds subtracted when included.</summary>
+    public async Task<IReadOnlyList<UsageSeries>> SummarizeUsageAsync(UsageQuery query, CancellationToken cancellationToken = default)
+    {
+        var days = new SortedDictionary<string, SortedDictionary<DateOnly, long>>(StringComparer.Ordinal);
+        await foreach (var line in StreamUsageAsync(query with { Cursor = null }, cancellationToken).ConfigureAwait(false))
+        {
+            if (line.Kind == LineKinds.Expiry || line.Feature is null)
+            {
+                continue;
+            }
+            var perDay = days.TryGetValue(line.Feature, out var d) ? d : days[line.Feature] = [];
+            var day = DateOnly.FromDateTime(line.Date.UtcDateTime);
+            perDay[day] = perDay.GetValueOrDefault(day) + line.Credits.Thousandths;
+        }
+        return days.Select(f => new UsageSeries(f.Key, FeatureName(f.Key), f.Value.Select(p => new UsagePoint(p.Key, new Credits(p.Value))).ToList())).ToList();
+    }
+
+    /// <summary>The features, actions and users this team has used (from markers written with the lines).</summary>
+    public async Task<(IReadOnlyList<CatalogAction> Actions, IReadOnlyList<string> Users)> GetUsedFiltersAsync(string teamId, string? onlyUser, CancellationToken cancellationToken = default)
+    {
+        LedgerRules.Team(teamId);
+        var actions = new List<CatalogAction>();
+        var users = new List<string>();
+        var filter = TableQueryFilter.Create($"PartitionKey eq {teamId} and RowKey ge {LedgerKeys.MarkerFrom} and RowKey lt {LedgerKeys.MarkerTo}");
+        await foreach (var row in _store.Table.QueryAsync<TableEntity>(filter, select: ["RowKey"], cancellationToken: cancellationToken).ConfigureAwait(false))
+        {
+            if (row.RowKey.StartsWith(LedgerKeys.ActionMarkerPrefix, StringComparison.Ordinal))
+            {
+                var parts = row.RowKey[LedgerKeys.ActionMarkerPrefix.Length..].Split('|');
+                if (parts.Length == 2 && Catalog.Find(parts[0], parts[1]) is { } action)
+                {
+                    actions.Add(action);
+                }
+            }
+            else if (row.RowKey.StartsWith(LedgerKeys.UserMarkerPrefix, StringComparison.Ordinal))
+            {
+                users.Add(row.RowKey[LedgerKeys.UserMarkerPrefix.Length..]);
+            }
+        }
+        if (onlyUser is not null)
+        {
+            // A member's own filter lists: the actions are the team's, the user list is just them.
+            users = users.Where(u => u == onlyUser).ToList();
+        }
+        return (actions, users);
+    }
+
+    /// <summary>
+    /// Recomputes every wallet of the team from its lines and reports any difference: balance = grants − charges +
+    /// refunds − expiries; the wallet's counters; refunds per charge; open holds. Reads the whole partition.
+    /// </summary>
+    public async Task<VerifyReport> VerifyAsync(string teamId, CancellationToken cancellationToken = default)
+    {
+        LedgerRules.Team(teamId);
+        var now = _clock.GetUtcNow();
+        var wallets = await _store.LoadWalletsAsync(teamId, cancellationToken).ConfigureAwait(false);
+        var sums = new Dictionary<string, long[]>(StringComparer.Ordinal); // granted, charged, refunded, expired
+        var charges = new Dictionary<string, LineRow>(StringComparer.Ordinal);
+        var refundsByCharge = new Dictionary<string, long>(StringComparer.Ordinal);
+        var lineCount = 0;
+        var expiryLines = 0;
+        var problems = new List<string>();
+        await foreach (var line in _store.QueryLinesAsync(teamId, "L|", "L}", null, 1000, cancellationToken).ConfigureAwait(false))
+        {
+            lineCount++;
+            var s = sums.TryGetValue(line.CreditType, out var v) ? v : sums[line.CreditType] = new long[4];
+            switch (line.Kind)
+            {
+                case LineKinds.Grant: s[0] += line.Amount; break;
+                case LineKinds.Charge: s[1] += line.Amount; charges[line.LineId] = line; break;
+                case LineKinds.Refund:
+                    s[2] += line.Amount;
+                    refundsByCharge[line.ChargeId ?? string.Empty] = refundsByCharge.GetValueOrDefault(line.ChargeId ?? string.Empty) + line.Amount;
+                    break;
+                case LineKinds.Expiry: s[3] += line.Amount; expiryLines++; break;
+                default: problems.Add($"line {line.LineId} has unknown kind '{line.Kind}'"); break;
+            }
+        }
+        var userCopies = 0;
+        await foreach (var _ in _store.QueryLinesAsync(teamId, "U|", "U}", null, 1000, cancellationToken).ConfigureAwait(false))
+        {
+            userCopies++;
+        }
+
+        var checks = new List<WalletCheck>();
+        foreach (var type in wallets.Keys.Union(sums.Keys).Order(StringComparer.Ordinal))
+        {
+            var w = wallets.GetValueOrDefault(type) ?? WalletState.Empty(type);
+            var s = sums.GetValueOrDefault(type) ?? new long[4];
+            var recomputed = s[0] - s[1] + s[2] - s[3];
+            checks.Add(new WalletCheck(type, new Credits(w.RecordedBalance), new Credits(recomputed), new Credits(s[0]), new Credits(s[1]), new Credits(s[2]), new Credits(s[3])));
+            if (recomputed != w.RecordedBalance)
+            {
+                problems.Add($"{type}: wallet holds {new Credits(w.RecordedBalance)} but its lines add up to {new Credits(recomputed)}");
+            }
+            if (w.Granted != s[0] || w.Spent != s[1] || w.Refunded != s[2] || w.Expired != s[3])
+            {
+                problems.Add($"{type}: wallet counters (granted {w.Granted}, spent {w.Spent}, refunded {w.Refunded}, expired {w.Expired}) differ from its lines ({s[0]}, {s[1]}, {s[2]}, {s[3]}) in thousandths");
+            }
+            if (w.Buckets.Any(b => b.Remaining < 0))
+            {
+                problems.Add($"{type}: a grant bucket is negative");
+            }
+        }
+        foreach (var (chargeId, refunded) in refundsByCharge)
+        {
+            if (!charges.TryGetValue(chargeId, out var charge))
+            {
+                problems.Add($"refunds point at missing charge {chargeId}");
+            }
+            else if (charge.RefundedSoFar != refunded || refunded > charge.Amount)
+            {
+                problems.Add($"charge {chargeId}: refunded {refunded} of {charge.Amount} but records {charge.RefundedSoFar} (thousandths)");
+            }
+        }
+        foreach (var charge in charges.Values.Where(c => c.RefundedSoFar != 0 && !refundsByCharge.ContainsKey(c.LineId)))
+        {
+            problems.Add($"charge {charge.LineId} records refunds {charge.RefundedSoFar} that no refund line accounts for");
+        }
+        await VerifyHoldsAsync(teamId, wallets, now, problems, cancellationToken).ConfigureAwait(false);
+        // Expiry lines have no user copy; every other line has exactly one.
+        if (userCopies != lineCount - expiryLines)
+        {
+            problems.Add($"{lineCount - expiryLines} user lines expected, {userCopies} found");
+        }
+        if (problems.Count > 0)
+        {
+            LogVerifyProblems(_logger, teamId, problems.Count);
+        }
+        return new VerifyReport(teamId, checks, problems);
+    }
+
+    private async Task VerifyHoldsAsync(string teamId, Dictionary<string, WalletState> wallets, DateTimeOffset now, List<string> problems, CancellationToken ct)
+    {
+        var open = new Dictionary<string, HoldRow>(StringComparer.Ordinal);
+        var filter = TableQueryFilter.Create($"PartitionKey eq {teamId} and RowKey ge {"H|"} and RowKey lt {"H}"}");
+        await foreach (var hold in _store.Table.QueryAsync<HoldRow>(filter, cancellationToken: ct).ConfigureAwait(false))
+        {
+            if (hold.State == HoldStates.Open && hold.ExpiresAt > now)
+            {
+                open[hold.HoldId] = hold;
+            }
+            if (hold.Captured > hold.Amount)
+            {
+                problems.Add($"hold {hold.HoldId} captured more than it held");
+            }
+        }
+        foreach (var wallet in wallets.Values)
+        {
+            foreach (var held in wallet.Holds.Where(h => h.ExpiresAt > now))
+            {
+                if (!open.Remove(held.Id, out var row) || row.Amount != held.Amount || row.CreditType != wallet.CreditType)
+                {
+                    problems.Add($"{wallet.CreditType}: wallet holds {held.Id} which is not an open hold of that amount");
+                }
+            }
+        }
+        foreach (var orphan in open.Keys)
+        {
+            problems.Add($"open hold {orphan} is not counted by its wallet");
+        }
+    }
+
+    private (string Prefix, string Lower, string Upper) UsageRange(UsageQuery query)
+    {
+        LedgerRules.Team(query.TeamId);
+        if (query.UserId is not null)
+        {
+            LedgerRules.User(query.UserId, "user");
+        }
+        if (query.Feature is not null && !Catalog.Actions.Any(a => a.Feature == query.Feature))
+        {
+            throw new LedgerValidationException("feature", "is not a feature of the catalog");
+        }
+        if (query.Action is not null && !Catalog.Actions.Any(a => a.Action == query.Action && (query.Feature is null || a.Feature == query.Feature)))
+        {
+            throw new LedgerValidationException("action", "is not an action of the catalog" + (query.Feature is null ? string.Empty : " for that feature"));
+        }
+        var to = query.To ?? _clock.GetUtcNow();
+        var from = query.From ?? to - TimeSpan.FromDays(30);
+        if (from >= to)
+        {
+            throw new LedgerValidationException("from", "must be before to");
+        }
+        var prefix = query.UserId is null ? "L|" : "U|" + query.UserId + "|";
+        // Line ids start with inverted ticks: newer lines sort first. '~' sorts after every hex digit, so these bounds
+        // take exactly the lines with from <= date < to.
+        return (prefix, prefix + LedgerKeys.InvertedTicks(to) + "~", prefix + LedgerKeys.InvertedTicks(from) + "~");
+    }
+
+    private static string LineFilter(UsageQuery query)
+    {
+        var parts = new List<string> { TableQueryFilter.Create($"Kind ne {LineKinds.Grant}") };
+        if (!query.IncludeRefunds)
+        {
+            parts.Add(TableQueryFilter.Create($"Kind ne {LineKinds.Refund}"));
+        }
+        if (query.Feature is not null)
+        {
+            parts.Add(TableQueryFilter.Create($"Feature eq {query.Feature}"));
+        }
+        if (query.Action is not null)
+        {
+            parts.Add(TableQueryFilter.Create($"Action eq {query.Action}"));
+        }
+        return string.Join(" and ", parts);
+    }
+
+    private UsageLine ToUsageLine(LineRow row)
+    {
+        var action = row.Feature is null || row.Action is null ? null : Catalog.Find(row.Feature, row.Action);
+        var negative = row.Kind is LineKinds.Refund or LineKinds.Expiry;
+        return new UsageLine
+        {
+            Id = row.LineId, Date = row.At, Kind = row.Kind, Feature = row.Feature, FeatureName = action?.FeatureName,
+            Action = row.Action, ActionName = action?.ActionName ?? (row.Kind == LineKinds.Expiry ? "Credits expired" : null),
+            Description = row.Description, Credits = new Credits(negative ? -row.Amount : row.Amount), CreditType = row.CreditType,
+            DataRequested = row.DataType, SubjectId = row.SubjectId, User = row.UserId, RelatedRecord = row.Related,
+            ChargeId = row.ChargeId, Reason = row.Reason, AlreadyOwned = row.Owned,
+        };
+    }
+
+    private string FeatureName(string feature) => Catalog.Actions.FirstOrDefault(a => a.Feature == feature)?.FeatureName ?? feature;
+
+    private static string EncodeCursor(string rowKey) => Convert.ToBase64String(Encoding.UTF8.GetBytes(rowKey)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    private static string DecodeCursor(string cursor, string prefix)
+    {
+        try
+        {
+            var padded = cursor.Replace('-', '+').Replace('_', '/');
+            padded += new string('=', (4 - padded.Length % 4) % 4);
+            var rowKey = Encoding.UTF8.GetString(Convert.FromBase64String(padded));
+            if (rowKey.StartsWith(prefix, StringComparison.Ordinal))
+            {
+                return rowKey;
+            }
+        }
+        catch (FormatException)
+        {
+            // Reported below.
+        }
+        throw new LedgerValidationException("cursor", "is not a cursor of this query");
+    }
+
+    private CatalogAction FindAction(string feature, string action)
+    {
+        if (string.IsNullOrEmpty(feature) || !Catalog.Actions.Any(a => a.Feature == feature))
+        {
+            throw new LedgerValidationException("feature", "is not a feature of the catalog");
+        }
+        return Catalog.Find(feature, action ?? string.Empty)
+            ?? throw new LedgerValidationException("action", $"is not an action of feature '{feature}'");
+    }
+
+    private void CreditType(string creditType)
+    {
+        if (string.IsNullOrEmpty(creditType) || !Catalog.HasCreditType(creditType))
+        {
+            throw new LedgerValidationException("creditType", $"must be one of: {string.Join(", ", Catalog.CreditTypes)}");
+        }
+    }
+
+    private static void HoldId(string holdId)
+    {
+        if (string.IsNullOrEmpty(holdId) || holdId.Length != 28 || holdId[0] != 'h' || !LedgerKeys.IsLineId(holdId[1..]))
+        {
+            throw new LedgerValidationException("holdId", "is not a hold id");
+        }
+    }
+
+    private Task<LedgerResult> Enqueue(LedgerOperation operation) =>
+        _committers.GetOrAdd(operation.TeamId, team => new TeamCommitter(team, _store, _clock, _logger)).EnqueueAsync(operation);
+
+    [LoggerMessage(EventId = 3110, Level = LogLevel.Error, Message = "Ledger verification of team {TeamId} found {Count} problems")]
+    private static partial void LogVerifyProblems(ILogger logger, string teamId, int count);
+}

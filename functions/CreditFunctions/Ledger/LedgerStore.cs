@@ -1,0 +1,53 @@
+using Azure;
+using CreditFunctions.AzureStorage.Tables;
+
+namespace CreditFunctions.Ledger;
+
+/// <summary>The ledger's table: typed reads of a team's partition and transactional writes.</summary>
+internal sealed class LedgerStore(TableClient table)
+{
+    public TableClient Table { get; } = table;
+
+    public Task CreateIfNotExistsAsync(CancellationToken ct) => Table.CreateIfNotExistsAsync(ct);
+
+    public async Task<Dictionary<string, WalletState>> LoadWalletsAsync(string teamId, CancellationToken ct)
+    {
+        var wallets = new Dictionary<string, WalletState>(StringComparer.Ordinal);
+        var filter = TableQueryFilter.Create($"PartitionKey eq {teamId} and RowKey ge {LedgerKeys.WalletFrom} and RowKey lt {LedgerKeys.WalletTo}");
+        await foreach (var row in Table.QueryAsync<WalletRow>(filter, cancellationToken: ct).ConfigureAwait(false))
+        {
+            var creditType = row.RowKey[LedgerKeys.WalletFrom.Length..];
+            wallets[creditType] = WalletState.FromRow(creditType, row);
+        }
+        return wallets;
+    }
+
+    public Task<IdempotencyRow?> GetIdempotencyAsync(string teamId, string key, CancellationToken ct) =>
+        Table.GetEntityIfExistsAsync<IdempotencyRow>(teamId, LedgerKeys.Idempotency(key), ct);
+
+    public Task<LineRow?> GetLineAsync(string teamId, string lineId, CancellationToken ct) =>
+        LedgerKeys.IsLineId(lineId) ? Table.GetEntityIfExistsAsync<LineRow>(teamId, LedgerKeys.Line(lineId), ct) : Task.FromResult<LineRow?>(null);
+
+    public Task<HoldRow?> GetHoldAsync(string teamId, string holdId, CancellationToken ct) =>
+        Table.GetEntityIfExistsAsync<HoldRow>(teamId, LedgerKeys.Hold(holdId), ct);
+
+    public async Task<IReadOnlyList<TableTransactionResult>> SubmitAsync(IReadOnlyList<TableTransactionAction> actions, CancellationToken ct) =>
+        (await Table.SubmitTransactionAsync(actions, ct).ConfigureAwait(false)).Value;
+
+    /// <summary>Lines of one prefix (<c>L|</c> or <c>U|user|</c>) between two row keys, newest first.</summary>
+    public IAsyncEnumerable<LineRow> QueryLinesAsync(string teamId, string fromRowKeyExclusive, string toRowKeyExclusive, string? extraFilter, int pageSize, CancellationToken ct)
+    {
+        var filter = TableQueryFilter.Create($"PartitionKey eq {teamId} and RowKey gt {fromRowKeyExclusive} and RowKey lt {toRowKeyExclusive}");
+        if (!string.IsNullOrEmpty(extraFilter))
+        {
+            filter += " and (" + extraFilter + ")";
+        }
+        return Table.QueryAsync<LineRow>(filter, maxPerPage: pageSize, cancellationToken: ct);
+    }
+
+    /// <summary>Every row of a team (for verification): a full partition read, for operators only.</summary>
+    public IAsyncEnumerable<TableEntity> ScanTeamAsync(string teamId, CancellationToken ct) =>
+        Table.QueryAsync<TableEntity>(TableQueryFilter.Create($"PartitionKey eq {teamId}"), cancellationToken: ct);
+
+    public static bool IsConflict(RequestFailedException ex) => ex.Status is 409 or 412 or 404;
+}

@@ -1,0 +1,82 @@
+namespace CreditFunctions.Ledger;
+
+/// <summary>A request the ledger refuses before anything is read or written; names the field at fault.</summary>
+public sealed class LedgerValidationException(string field, string message) : Exception(message)
+{
+    /// <summary>The request field at fault (camelCase, as in the API).</summary>
+    public string Field { get; } = field;
+}
+
+/// <summary>The ledger's input rules, shared by the API and the service.</summary>
+public static class LedgerRules
+{
+    /// <summary>Longest idempotency key.</summary>
+    public const int IdempotencyKeyMaxLength = 255;
+
+    /// <summary>Longest description, reason or related record.</summary>
+    public const int TextMaxLength = 500;
+
+    /// <summary>Longest subject id.</summary>
+    public const int SubjectIdMaxLength = 256;
+
+    /// <summary>The longest a hold may stay open.</summary>
+    public static readonly TimeSpan HoldLifetimeMax = TimeSpan.FromDays(30);
+
+    /// <summary>Team ids: lower-case letters, digits and hyphens, 1–63, starting with a letter or digit.</summary>
+    public static bool IsTeamId(string? value) => value is { Length: > 0 and <= 63 } && IsLowerOrDigit(value[0]) &&
+        value.All(c => IsLowerOrDigit(c) || c == '-');
+
+    private static bool IsLowerOrDigit(char c) => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c);
+
+    /// <summary>User ids: letters, digits, <c>.</c>, <c>_</c>, <c>-</c>, <c>@</c>, 1–64.</summary>
+    public static bool IsUserId(string? value) => value is { Length: > 0 and <= 64 } &&
+        value.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-' or '@');
+
+    internal static void Team(string teamId)
+    {
+        if (!IsTeamId(teamId))
+        {
+            throw new LedgerValidationException("teamId", "must be 1-63 lower-case letters, digits or hyphens");
+        }
+    }
+
+    internal static void User(string userId, string field = "userId")
+    {
+        if (!IsUserId(userId))
+        {
+            throw new LedgerValidationException(field, "must be 1-64 letters, digits or . _ - @");
+        }
+    }
+
+    internal static void IdempotencyKey(string key)
+    {
+        if (string.IsNullOrEmpty(key) || key.Length > IdempotencyKeyMaxLength || key.Any(char.IsControl))
+        {
+            throw new LedgerValidationException("idempotencyKey", $"is required: 1-{IdempotencyKeyMaxLength} printable characters (header Idempotency-Key)");
+        }
+    }
+
+    internal static void Text(string? value, string field, bool required = false, int max = TextMaxLength)
+    {
+        if (required && string.IsNullOrWhiteSpace(value))
+        {
+            throw new LedgerValidationException(field, "is required");
+        }
+        if (value is not null && (value.Length > max || value.Any(c => char.IsControl(c) && c is not '\n' and not '\t')))
+        {
+            throw new LedgerValidationException(field, $"must be at most {max} characters without control characters");
+        }
+    }
+
+    internal static void Positive(Credits amount, string field)
+    {
+        if (amount <= Credits.Zero)
+        {
+            throw new LedgerValidationException(field, "must be greater than 0");
+        }
+        if (amount > Credits.MaxAmount)
+        {
+            throw new LedgerValidationException(field, "must be at most 1,000,000,000");
+        }
+    }
+}

@@ -1,0 +1,311 @@
+using System.Threading.Channels;
+using Azure;
+using CreditFunctions.AzureStorage.Tables;
+using Microsoft.Extensions.Logging;
+
+namespace CreditFunctions.Ledger;
+
+/// <summary>
+/// Group commit for one team: concurrent operations queue here and one loop commits them together, up to one
+/// entity-group transaction (100 rows) at a time, each caller still getting its own result.
+/// </summary>
+/// <remarks>
+/// Order of a commit and what a crash does at each step:
+/// <list type="number">
+/// <item>Take queued operations up to the row budget; answer repeats of recently committed keys from memory.</item>
+/// <item>Read what they need (charge lines, holds) and the wallets (cached with their ETags after the first read).</item>
+/// <item>Plan each against the batch's wallet copies; refusals (insufficient credits, …) answer at once and write nothing.</item>
+/// <item>Submit one transaction: every line, idempotency record, ownership record, hold, and each wallet under its
+/// ETag. It applies whole or not at all, so a crash before or during it loses nothing that was answered.</item>
+/// <item>On a rejected row the cause is traced by its index: a known idempotency key answers with the stored first
+/// result; an ownership row that exists (or vanished) flips the ownership guess; a wallet, line or hold that another
+/// process changed is read again; then the rest of the batch is planned again.</item>
+/// <item>When the outcome is unknown (storage unreachable after the pipeline's retries), the callers get
+/// <see cref="LedgerUnavailableException"/> and the wallet cache is dropped; retrying with the same idempotency key
+/// is safe because a commit that did land answers with its stored result.</item>
+/// </list>
+/// </remarks>
+internal sealed partial class TeamCommitter
+{
+    private const int RowBudget = TableClient.MaxTransactionActions - 8; // room for wallets and expiry lines
+    private const int MaxAttempts = 32;
+    private const int RecentKeysMax = 20_000;
+    private const int KnownOwnedMax = 200_000;
+
+    private readonly string _teamId;
+    private readonly LedgerStore _store;
+    private readonly TimeProvider _clock;
+    private readonly ILogger _logger;
+    private readonly Channel<LedgerOperation> _queue = Channel.CreateUnbounded<LedgerOperation>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Dictionary<string, (string Fingerprint, LedgerResult Result)> _recent = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _knownOwned = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _knownMarkers = new(StringComparer.Ordinal);
+    private Dictionary<string, WalletState>? _wallets;
+    private LedgerOperation? _carry;
+
+    public TeamCommitter(string teamId, LedgerStore store, TimeProvider clock, ILogger logger)
+    {
+        _teamId = teamId;
+        _store = store;
+        _clock = clock;
+        _logger = logger;
+        _ = Task.Run(RunAsync);
+    }
+
+    /// <summary>Commit statistics, for the benchmark and tests.</summary>
+    public static long Commits => Interlocked.Read(ref s_commits);
+
+    /// <summary>Rows written by successful commits.</summary>
+    public static long RowsWritten => Interlocked.Read(ref s_rows);
+
+    private static long s_commits;
+    private static long s_rows;
+
+    public Task<LedgerResult> EnqueueAsync(LedgerOperation operation)
+    {
+        if (!_queue.Writer.TryWrite(operation))
+        {
+            operation.Fail(new ObjectDisposedException(nameof(TeamCommitter)));
+        }
+        return operation.Completion;
+    }
+
+    private async Task RunAsync()
+    {
+        var batch = new List<LedgerOperation>();
+        while (true)
+        {
+            if (_carry is null && !await _queue.Reader.WaitToReadAsync().ConfigureAwait(false))
+            {
+                return;
+            }
+            batch.Clear();
+            var rows = 0;
+            if (_carry is not null)
+            {
+                batch.Add(_carry);
+                rows += _carry.MaxRows;
+                _carry = null;
+            }
+            while (_queue.Reader.TryRead(out var op))
+            {
+                if (TryAnswerFromMemory(op))
+                {
+                    continue;
+                }
+                if (rows + op.MaxRows > RowBudget)
+                {
+                    _carry = op;
+                    break;
+                }
+                batch.Add(op);
+                rows += op.MaxRows;
+            }
+            if (batch.Count == 0)
+            {
+                continue;
+            }
+            try
+            {
+                await CommitAsync(batch).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                _wallets = null;
+                foreach (var op in batch)
+                {
+                    op.Fail(ex is RequestFailedException or HttpRequestException or TaskCanceledException or IOException
+                        ? new LedgerUnavailableException("The ledger could not reach storage; retry with the same idempotency key.", ex)
+                        : ex);
+                }
+                LogCommitFailed(_logger, _teamId, batch.Count, ex);
+            }
+        }
+    }
+
+    private bool TryAnswerFromMemory(LedgerOperation op)
+    {
+        if (!_recent.TryGetValue(op.IdempotencyKey, out var known))
+        {
+            return false;
+        }
+        op.Complete(Replay(op, known.Fingerprint, known.Result));
+        return true;
+    }
+
+    private static LedgerResult Replay(LedgerOperation op, string fingerprint, LedgerResult first) =>
+        fingerprint == op.Fingerprint
+            ? first with { Replayed = true }
+            : new LedgerResult { Status = LedgerStatus.ExistsWithDifferentParameters, CreditType = first.CreditType, Replayed = true };
+
+    private async Task CommitAsync(List<LedgerOperation> batch)
+    {
+        var pending = batch;
+        for (var attempt = 1; pending.Count > 0; attempt++)
+        {
+            if (attempt > MaxAttempts)
+            {
+                throw new LedgerUnavailableException($"The team's ledger stayed contended for {MaxAttempts} attempts; retry with the same idempotency key.", null);
+            }
+            await Task.WhenAll(pending.Select(op => op.PrepareAsync(_store, CancellationToken.None))).ConfigureAwait(false);
+            _wallets ??= await _store.LoadWalletsAsync(_teamId, CancellationToken.None).ConfigureAwait(false);
+
+            var plan = new BatchPlan(_teamId, _clock.GetUtcNow(), _wallets, _knownOwned, _knownMarkers);
+            var planned = new List<(LedgerOperation Op, LedgerResult Result)>();
+            var followers = new List<(LedgerOperation Op, LedgerOperation Leader)>();
+            var leaders = new Dictionary<string, LedgerOperation>(StringComparer.Ordinal);
+            foreach (var op in pending)
+            {
+                if (leaders.TryGetValue(op.IdempotencyKey, out var leader))
+                {
+                    followers.Add((op, leader)); // the same key twice in one batch: answer it with the first one's result
+                    continue;
+                }
+                var result = op.Plan(plan);
+                if (!result.Succeeded)
+                {
+                    op.Complete(result);
+                    continue;
+                }
+                leaders[op.IdempotencyKey] = op;
+                plan.AddIdempotency(op, result);
+                planned.Add((op, result));
+            }
+            if (planned.Count == 0)
+            {
+                CompleteFollowers(followers);
+                return;
+            }
+
+            var (actions, rows) = plan.Build();
+            IReadOnlyList<TableTransactionResult> results;
+            try
+            {
+                results = await _store.SubmitAsync(actions, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (TableTransactionFailedException ex)
+            {
+                pending = await ResolveConflictAsync(ex, rows, pending).ConfigureAwait(false);
+                continue;
+            }
+
+            Interlocked.Increment(ref s_commits);
+            Interlocked.Add(ref s_rows, actions.Count);
+            for (var i = 0; i < rows.Count; i++)
+            {
+                if (rows[i].WalletCreditType is { } creditType)
+                {
+                    plan.Wallets[creditType].Committed(results[i].ETag);
+                }
+                else if (rows[i].Entity is OwnershipRow owned)
+                {
+                    RememberOwned(owned.RowKey);
+                }
+                else if (rows[i].Type == TableTransactionActionType.UpsertReplace && rows[i].RowKey.StartsWith(LedgerKeys.MarkerFrom, StringComparison.Ordinal))
+                {
+                    _knownMarkers.Add(rows[i].RowKey);
+                }
+            }
+            foreach (var (creditType, wallet) in plan.Wallets)
+            {
+                _wallets[creditType] = wallet;
+            }
+            foreach (var (op, result) in planned)
+            {
+                Remember(op, result);
+                op.Complete(result);
+            }
+            CompleteFollowers(followers);
+            return;
+        }
+    }
+
+    private void CompleteFollowers(List<(LedgerOperation Op, LedgerOperation Leader)> followers)
+    {
+        foreach (var (op, leader) in followers)
+        {
+            if (leader.Completion.IsCompletedSuccessfully)
+            {
+                var first = leader.Completion.Result;
+                op.Complete(first.Succeeded ? Replay(op, leader.Fingerprint, first) : first);
+            }
+            else
+            {
+                // The leader did not commit; the follower is planned on its own by a later batch.
+                _ = EnqueueAsync(op);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Traces a rejected transaction to its cause and returns the operations still to commit.
+    /// </summary>
+    private async Task<List<LedgerOperation>> ResolveConflictAsync(TableTransactionFailedException ex, List<PlannedRow> rows, List<LedgerOperation> pending)
+    {
+        if (ex.FailedTransactionActionIndex is not { } index || index >= rows.Count)
+        {
+            // No index: re-read everything and plan again.
+            _wallets = null;
+            LogConflict(_logger, _teamId, ex.Status, ex.ErrorCode, -1);
+            return pending.Where(op => !op.IsDone).ToList();
+        }
+        var row = rows[index];
+        LogConflict(_logger, _teamId, ex.Status, ex.ErrorCode, index);
+        switch (row.Entity)
+        {
+            case IdempotencyRow when ex.Status == 409:
+                var op = row.Owners[0];
+                var stored = await _store.GetIdempotencyAsync(_teamId, op.IdempotencyKey, CancellationToken.None).ConfigureAwait(false);
+                if (stored is not null)
+                {
+                    var first = LedgerOperation.DeserializeResult(stored.Result);
+                    Remember(op.IdempotencyKey, stored.Fingerprint, first);
+                    op.Complete(Replay(op, stored.Fingerprint, first));
+                }
+                // Whatever else the transaction held may have been planned on a wallet another process changed.
+                _wallets = null;
+                break;
+            case OwnershipRow when ex.Status == 409:
+                RememberOwned(row.RowKey);
+                break;
+            case TableEntity when row.Type == TableTransactionActionType.UpdateMerge && ex.Status == 404:
+                _knownOwned.Remove(row.RowKey);
+                break;
+            default:
+                // A wallet, charge line or hold changed under us (412), or a wallet appeared (409): read again.
+                _wallets = null;
+                break;
+        }
+        return pending.Where(o => !o.IsDone).ToList();
+    }
+
+    private void Remember(LedgerOperation op, LedgerResult result) => Remember(op.IdempotencyKey, op.Fingerprint, result);
+
+    private void Remember(string key, string fingerprint, LedgerResult result)
+    {
+        if (_recent.Count >= RecentKeysMax)
+        {
+            _recent.Clear();
+        }
+        _recent[key] = (fingerprint, result);
+    }
+
+    private void RememberOwned(string ownershipKey)
+    {
+        if (_knownOwned.Count >= KnownOwnedMax)
+        {
+            _knownOwned.Clear();
+        }
+        _knownOwned.Add(ownershipKey);
+    }
+
+    [LoggerMessage(EventId = 3101, Level = LogLevel.Debug, Message = "Ledger commit for team {TeamId} rejected with {Status} {ErrorCode} at row {Index}; planning again")]
+    private static partial void LogConflict(ILogger logger, string teamId, int status, string? errorCode, int index);
+
+    [LoggerMessage(EventId = 3102, Level = LogLevel.Warning, Message = "Ledger commit of {Count} operations for team {TeamId} failed")]
+    private static partial void LogCommitFailed(ILogger logger, string teamId, int count, Exception exception);
+}
+
+/// <summary>Storage could not be reached, or stayed contended; the outcome of the operation is unknown to this
+/// process. Retrying with the same idempotency key is safe.</summary>
+public sealed class LedgerUnavailableException(string message, Exception? inner) : Exception(message, inner);
