@@ -34,6 +34,11 @@ internal sealed class BatchPlan
 
     public DateTimeOffset Now { get; }
 
+    private int _sequence;
+
+    /// <summary>A new line (or hold) id at <see cref="Now"/>; later calls sort before earlier ones.</summary>
+    public string NewLineId() => LedgerKeys.NewLineId(Now, _sequence++);
+
     public IReadOnlyDictionary<string, WalletState> Wallets => _wallets;
 
     public int RowCount => _order.Count + _touched.Count;
@@ -50,7 +55,7 @@ internal sealed class BatchPlan
         foreach (var bucket in wallet.SweepExpired(Now, MaxExpirySweepsPerCommit))
         {
             var at = bucket.ExpiresAt!.Value;
-            var lineId = LedgerKeys.NewLineId(at);
+            var lineId = LedgerKeys.NewLineId(at, _sequence++);
             Add(LedgerKeys.Line(lineId), new LineRow
             {
                 PartitionKey = _teamId, RowKey = LedgerKeys.Line(lineId), LineId = lineId, Kind = LineKinds.Expiry, At = at,

@@ -89,7 +89,7 @@ internal sealed class ChargeOperation(ChargeRequest request, CatalogAction actio
         {
             return Refusal(LedgerStatus.InsufficientCredits, action.CreditType, new Credits(price - available));
         }
-        var lineId = LedgerKeys.NewLineId(plan.Now);
+        var lineId = plan.NewLineId();
         if (owned)
         {
             plan.ConfirmOwned(ownershipKey!, this);
@@ -133,7 +133,7 @@ internal sealed class GrantOperation(GrantRequest request) : LedgerOperation(req
     public override LedgerResult Plan(BatchPlan plan)
     {
         var wallet = plan.Wallet(request.CreditType);
-        var lineId = LedgerKeys.NewLineId(plan.Now);
+        var lineId = plan.NewLineId();
         var priority = request.Priority ?? (request.Kind == GrantKind.Plan ? WalletState.PlanPriority : WalletState.TopUpPriority);
         wallet.Grant(lineId, request.Kind, request.Amount.Thousandths, priority, request.ExpiresAt);
         plan.Touch(wallet);
@@ -183,7 +183,7 @@ internal sealed class RefundOperation(RefundRequest request) : LedgerOperation(r
         plan.Touch(wallet);
         charge.RefundedSoFar += amount;
         plan.UpdateLine(charge, this);
-        var lineId = LedgerKeys.NewLineId(plan.Now);
+        var lineId = plan.NewLineId();
         plan.AddLine(new LineRow
         {
             LineId = lineId, Kind = LineKinds.Refund, At = plan.Now, UserId = request.UserId, CreditType = charge.CreditType,
@@ -215,7 +215,7 @@ internal sealed class HoldOperation(HoldRequest request, CatalogAction action) :
         {
             return Refusal(LedgerStatus.InsufficientCredits, action.CreditType, new Credits(request.Amount.Thousandths - available));
         }
-        var holdId = "h" + LedgerKeys.NewLineId(plan.Now);
+        var holdId = "h" + plan.NewLineId();
         wallet.AddHold(holdId, request.Amount.Thousandths, request.ExpiresAt);
         plan.Touch(wallet);
         plan.AddHold(new HoldRow
@@ -296,7 +296,7 @@ internal sealed class SettleHoldOperation : LedgerOperation
         if (capture > 0)
         {
             wallet.Spend(capture, plan.Now);
-            lineId = LedgerKeys.NewLineId(plan.Now);
+            lineId = plan.NewLineId();
             plan.AddLine(new LineRow
             {
                 LineId = lineId, Kind = LineKinds.Charge, At = plan.Now, UserId = _userId, CreditType = hold.CreditType, Amount = capture,

@@ -45,9 +45,14 @@ internal static class LedgerKeys
 
     public static string UserMarker(string userId) => UserMarkerPrefix + userId;
 
-    /// <summary>A line id: 19 digits of inverted ticks (newest sorts first) and 8 random hex digits.</summary>
-    public static string NewLineId(DateTimeOffset at) =>
-        InvertedTicks(at) + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
+    /// <summary>
+    /// A line id: 19 digits of inverted ticks (newest sorts first), 4 hex digits of inverted sequence (so lines
+    /// committed together keep their order, newest first) and 4 random hex digits (so two processes writing in the
+    /// same tick do not collide; if they ever do, the commit fails on that row and is planned again).
+    /// </summary>
+    public static string NewLineId(DateTimeOffset at, int sequence) =>
+        InvertedTicks(at) + (0xFFFF - (sequence & 0xFFFF)).ToString("x4", CultureInfo.InvariantCulture) +
+        Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(2));
 
     public static string InvertedTicks(DateTimeOffset at) =>
         (DateTimeOffset.MaxValue.UtcTicks - at.UtcTicks).ToString("D19", CultureInfo.InvariantCulture);

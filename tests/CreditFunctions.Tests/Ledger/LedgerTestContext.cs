@@ -9,14 +9,15 @@ using Microsoft.Extensions.Logging.Abstractions;
 
 namespace CreditFunctions.Tests.Ledger;
 
-/// <summary>A clock the test moves by hand.</summary>
+/// <summary>A clock the test moves by hand; like a real clock it never reads the same instant twice (each read
+/// moves it on by a microsecond).</summary>
 internal sealed class ManualClock(DateTimeOffset start) : TimeProvider
 {
     private long _ticks = start.UtcTicks;
 
     public DateTimeOffset Now => new(Interlocked.Read(ref _ticks), TimeSpan.Zero);
 
-    public override DateTimeOffset GetUtcNow() => Now;
+    public override DateTimeOffset GetUtcNow() => new(Interlocked.Add(ref _ticks, 10), TimeSpan.Zero);
 
     public void Advance(TimeSpan by) => Interlocked.Add(ref _ticks, by.Ticks);
 }
