@@ -254,14 +254,9 @@ internal sealed partial class TeamCommitter
         switch (row.Entity)
         {
             case IdempotencyRow when ex.Status == 409:
-                var op = row.Owners[0];
-                var stored = await _store.GetIdempotencyAsync(_teamId, op.IdempotencyKey, CancellationToken.None).ConfigureAwait(false);
-                if (stored is not null)
-                {
-                    var first = LedgerOperation.DeserializeResult(stored.Result);
-                    Remember(op.IdempotencyKey, stored.Fingerprint, first);
-                    op.Complete(Replay(op, stored.Fingerprint, first));
-                }
+                // A known key. When a commit landed but its answer was lost (and the pipeline retried it), every key of
+                // the batch is known, so look them all up at once rather than one rejected commit at a time.
+                await Task.WhenAll(pending.Where(o => !o.IsDone).Select(AnswerIfKnownAsync)).ConfigureAwait(false);
                 // Whatever else the transaction held may have been planned on a wallet another process changed.
                 _wallets = null;
                 break;
@@ -277,6 +272,17 @@ internal sealed partial class TeamCommitter
                 break;
         }
         return pending.Where(o => !o.IsDone).ToList();
+    }
+
+    private async Task AnswerIfKnownAsync(LedgerOperation op)
+    {
+        var stored = await _store.GetIdempotencyAsync(_teamId, op.IdempotencyKey, CancellationToken.None).ConfigureAwait(false);
+        if (stored is not null)
+        {
+            var first = LedgerOperation.DeserializeResult(stored.Result);
+            Remember(op.IdempotencyKey, stored.Fingerprint, first);
+            op.Complete(Replay(op, stored.Fingerprint, first));
+        }
     }
 
     private void Remember(LedgerOperation op, LedgerResult result) => Remember(op.IdempotencyKey, op.Fingerprint, result);

@@ -1,4 +1,3 @@
-using Azure;
 using Azure.Core;
 using Azure.Core.Pipeline;
 using CreditFunctions.AzureStorage;
@@ -23,8 +22,9 @@ internal sealed class ManualClock(DateTimeOffset start) : TimeProvider
 }
 
 /// <summary>
-/// Fails a share of storage requests: half before they reach the service, half after it applied them (the
-/// response is lost), which is the case that tests idempotency for real.
+/// Fails a share of storage requests as dropped connections: half before they reach the service, half after it
+/// applied them (the answer is lost, and the pipeline's retry sends it again), which is the case that tests
+/// idempotency for real.
 /// </summary>
 internal sealed class FaultInjectionPolicy(double rate, int seed) : HttpPipelinePolicy
 {
@@ -48,13 +48,13 @@ internal sealed class FaultInjectionPolicy(double rate, int seed) : HttpPipeline
         if (Enabled && roll < rate / 2)
         {
             Interlocked.Increment(ref _injected);
-            throw new RequestFailedException(503, "Injected fault before sending.");
+            throw new IOException("Injected fault: the connection dropped before sending.");
         }
         await ProcessNextAsync(message, pipeline);
         if (Enabled && roll < rate)
         {
             Interlocked.Increment(ref _injected);
-            throw new RequestFailedException(503, "Injected fault after the service answered.");
+            throw new IOException("Injected fault: the connection dropped after the service applied the request.");
         }
     }
 }

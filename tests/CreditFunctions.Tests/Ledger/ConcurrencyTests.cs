@@ -1,0 +1,125 @@
+using CreditFunctions.Ledger;
+using CreditFunctions.TestSupport;
+
+namespace CreditFunctions.Tests.Ledger;
+
+public sealed class ConcurrencyTests(AzuriteFixture azurite)
+{
+    /// <summary>What a client does on an unknown outcome: the same request again, same key.</summary>
+    private static async Task<LedgerResult> WithRetriesAsync(Func<Task<LedgerResult>> send)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await send();
+            }
+            catch (LedgerUnavailableException) when (attempt < 30)
+            {
+                await Task.Delay(10, TestContext.Current.CancellationToken);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Five_hundred_concurrent_charges_with_duplicate_keys_and_storage_faults_charge_each_distinct_key_once()
+    {
+        var ctx = await LedgerTestContext.CreateAsync(azurite);
+        await ctx.GrantAsync("hot", "email", 1000);
+        var faultsA = new FaultInjectionPolicy(0.10, seed: 1);
+        var faultsB = new FaultInjectionPolicy(0.10, seed: 2);
+        var processes = new[] { ctx.NewLedger(faultsA), ctx.NewLedger(faultsB) };
+        var random = new Random(42);
+        var keys = Enumerable.Range(0, 350).Select(i => $"charge-{i}").ToList();
+        var requests = keys.Concat(Enumerable.Range(0, 150).Select(_ => keys[random.Next(keys.Count)])).OrderBy(_ => random.Next()).ToList();
+        static ChargeRequest Request(string key)
+        {
+            var even = int.Parse(key[7..], System.Globalization.CultureInfo.InvariantCulture) % 2 == 0;
+            return new("hot", "ada", even ? "enrichment" : "email", even ? "csv_validate" : "email_reveal", key) { SubjectId = "subject-" + key };
+        }
+
+        var replies = await Task.WhenAll(requests.Select((key, i) => WithRetriesAsync(() => processes[i % 2].ChargeAsync(Request(key)))
+            .ContinueWith(t => (key, t.Result), TaskScheduler.Default)));
+
+        Assert.True(faultsA.Injected + faultsB.Injected > 0);
+        foreach (var group in replies.GroupBy(r => r.key))
+        {
+            Assert.All(group, r => Assert.Equal(LedgerStatus.Charged, r.Result.Status));
+            Assert.Single(group.Select(r => r.Result.LineId).Distinct());
+        }
+        var expected = 1000m - keys.Sum(k => int.Parse(k[7..], System.Globalization.CultureInfo.InvariantCulture) % 2 == 0 ? 0.5m : 1m);
+        Assert.Equal(expected, await ctx.AvailableAsync("hot", "email"));
+        Assert.Equal(keys.Count, (await ctx.UsageAsync("hot")).Count);
+        await ctx.AssertVerifiedAsync("hot");
+    }
+
+    [Fact]
+    public async Task Refunds_racing_from_two_processes_never_exceed_the_charge()
+    {
+        var ctx = await LedgerTestContext.CreateAsync(azurite);
+        await ctx.GrantAsync("t1", "email", 10);
+        var charge = await ctx.ChargeAsync("t1", "enrichment", "csv_enrich_validate", "row-1");
+        var processes = new[] { ctx.Ledger, ctx.NewLedger() };
+
+        var refunds = await Task.WhenAll(Enumerable.Range(0, 12).Select(i => processes[i % 2].RefundAsync(
+            new RefundRequest("t1", "ada", charge.LineId!, "failed job", $"refund-{i}") { Amount = Credits.FromDecimal(0.25m) })));
+
+        Assert.Equal(4, refunds.Count(r => r.Status == LedgerStatus.Refunded));
+        Assert.Equal(8, refunds.Count(r => r.Status == LedgerStatus.RefundExceedsCharge));
+        Assert.Equal(10m, await ctx.AvailableAsync("t1", "email"));
+        await ctx.AssertVerifiedAsync("t1");
+    }
+
+    [Fact]
+    public async Task A_charge_and_a_refund_racing_each_apply_once()
+    {
+        var ctx = await LedgerTestContext.CreateAsync(azurite);
+        await ctx.GrantAsync("t1", "email", 10);
+        var charge = await ctx.ChargeAsync("t1", "email", "email_reveal", "p0");
+        var other = ctx.NewLedger();
+
+        var results = await Task.WhenAll(
+            other.RefundAsync(new RefundRequest("t1", "ada", charge.LineId!, "bounced", "refund-1")),
+            ctx.ChargeAsync("t1", "email", "email_reveal", "p1"),
+            other.ChargeAsync(new ChargeRequest("t1", "ada", "email", "email_reveal", "c2") { SubjectId = "p2" }),
+            ctx.Ledger.RefundAsync(new RefundRequest("t1", "ada", charge.LineId!, "bounced", "refund-2")));
+
+        Assert.Single(results, r => r.Status == LedgerStatus.Refunded);
+        Assert.Single(results, r => r.Status == LedgerStatus.RefundExceedsCharge);
+        Assert.Equal(2, results.Count(r => r.Status == LedgerStatus.Charged));
+        Assert.Equal(8m, await ctx.AvailableAsync("t1", "email"));
+        await ctx.AssertVerifiedAsync("t1");
+    }
+
+    [Fact]
+    public async Task The_same_data_bought_from_two_processes_at_once_is_charged_once()
+    {
+        var ctx = await LedgerTestContext.CreateAsync(azurite);
+        await ctx.GrantAsync("t1", "email", 50);
+        var processes = new[] { ctx.Ledger, ctx.NewLedger(), ctx.NewLedger() };
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 30).Select(i => processes[i % 3].ChargeAsync(
+            new ChargeRequest("t1", "ada", i % 2 == 0 ? "email" : "exports", i % 2 == 0 ? "email_reveal" : "list_export", $"k{i}") { SubjectId = "same-person" })));
+
+        Assert.Single(results, r => r.Status == LedgerStatus.Charged);
+        Assert.Equal(29, results.Count(r => r.Status == LedgerStatus.AlreadyOwned));
+        Assert.Equal(49m, await ctx.AvailableAsync("t1", "email"));
+        await ctx.AssertVerifiedAsync("t1");
+    }
+
+    [Fact]
+    public async Task Concurrent_charges_never_spend_more_than_the_balance()
+    {
+        var ctx = await LedgerTestContext.CreateAsync(azurite);
+        await ctx.GrantAsync("t1", "phone", 7);
+        var processes = new[] { ctx.Ledger, ctx.NewLedger() };
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 40).Select(i => processes[i % 2].ChargeAsync(
+            new ChargeRequest("t1", "bob", "phone_number", "phone_reveal", $"k{i}") { SubjectId = $"p{i}" })));
+
+        Assert.Equal(7, results.Count(r => r.Status == LedgerStatus.Charged));
+        Assert.Equal(33, results.Count(r => r.Status == LedgerStatus.InsufficientCredits));
+        Assert.Equal(0m, await ctx.AvailableAsync("t1", "phone"));
+        await ctx.AssertVerifiedAsync("t1");
+    }
+}
