@@ -42,6 +42,9 @@ internal abstract class LedgerOperation
 
     public abstract LedgerResult Plan(BatchPlan plan);
 
+    /// <summary>Set by planning when the outcome rests on the guess that the team does not own the data yet.</summary>
+    public string? AssumedNotOwnedKey { get; protected set; }
+
     public void Complete(LedgerResult result) => _completion.TrySetResult(result);
 
     public void Fail(Exception ex) => _completion.TrySetException(ex);
@@ -83,6 +86,7 @@ internal sealed class ChargeOperation(ChargeRequest request, CatalogAction actio
         var wallet = plan.Wallet(action.CreditType);
         var ownershipKey = action.DataType is null || request.SubjectId is null ? null : LedgerKeys.Ownership(action.DataType, request.SubjectId);
         var owned = ownershipKey is not null && plan.IsOwned(ownershipKey);
+        AssumedNotOwnedKey = owned ? null : ownershipKey;
         var price = owned ? 0 : action.Price.Thousandths;
         var available = wallet.Available(plan.Now);
         if (price > available)

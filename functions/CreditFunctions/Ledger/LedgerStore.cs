@@ -25,6 +25,9 @@ internal sealed class LedgerStore(TableClient table)
     public Task<IdempotencyRow?> GetIdempotencyAsync(string teamId, string key, CancellationToken ct) =>
         Table.GetEntityIfExistsAsync<IdempotencyRow>(teamId, LedgerKeys.Idempotency(key), ct);
 
+    public async Task<bool> OwnershipExistsAsync(string teamId, string ownershipKey, CancellationToken ct) =>
+        await Table.GetEntityIfExistsAsync<OwnershipRow>(teamId, ownershipKey, ct).ConfigureAwait(false) is not null;
+
     public Task<LineRow?> GetLineAsync(string teamId, string lineId, CancellationToken ct) =>
         LedgerKeys.IsLineId(lineId) ? Table.GetEntityIfExistsAsync<LineRow>(teamId, LedgerKeys.Line(lineId), ct) : Task.FromResult<LineRow?>(null);
 

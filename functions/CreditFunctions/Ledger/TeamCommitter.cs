@@ -14,7 +14,8 @@ namespace CreditFunctions.Ledger;
 /// <list type="number">
 /// <item>Take queued operations up to the row budget; answer repeats of recently committed keys from memory.</item>
 /// <item>Read what they need (charge lines, holds) and the wallets (cached with their ETags after the first read).</item>
-/// <item>Plan each against the batch's wallet copies; refusals (insufficient credits, …) answer at once and write nothing.</item>
+/// <item>Plan each against the batch's wallet copies; refusals (insufficient credits, …) write nothing and answer
+/// once their key is confirmed unknown (a known key answers with its stored first result).</item>
 /// <item>Submit one transaction: every line, idempotency record, ownership record, hold, and each wallet under its
 /// ETag. It applies whole or not at all, so a crash before or during it loses nothing that was answered.</item>
 /// <item>On a rejected row the cause is traced by its index: a known idempotency key answers with the stored first
@@ -154,6 +155,7 @@ internal sealed partial class TeamCommitter
             var planned = new List<(LedgerOperation Op, LedgerResult Result)>();
             var followers = new List<(LedgerOperation Op, LedgerOperation Leader)>();
             var leaders = new Dictionary<string, LedgerOperation>(StringComparer.Ordinal);
+            var refusals = new List<(LedgerOperation Op, LedgerResult Result)>();
             foreach (var op in pending)
             {
                 if (leaders.TryGetValue(op.IdempotencyKey, out var leader))
@@ -164,12 +166,16 @@ internal sealed partial class TeamCommitter
                 var result = op.Plan(plan);
                 if (!result.Succeeded)
                 {
-                    op.Complete(result);
+                    refusals.Add((op, result));
                     continue;
                 }
                 leaders[op.IdempotencyKey] = op;
                 plan.AddIdempotency(op, result);
                 planned.Add((op, result));
+            }
+            if (refusals.Count > 0)
+            {
+                await ResolveRefusalsAsync(refusals).ConfigureAwait(false);
             }
             if (planned.Count == 0)
             {
@@ -224,14 +230,13 @@ internal sealed partial class TeamCommitter
     {
         foreach (var (op, leader) in followers)
         {
-            if (leader.Completion.IsCompletedSuccessfully)
+            if (leader.Completion.IsCompletedSuccessfully && leader.Completion.Result.Succeeded)
             {
-                var first = leader.Completion.Result;
-                op.Complete(first.Succeeded ? Replay(op, leader.Fingerprint, first) : first);
+                op.Complete(Replay(op, leader.Fingerprint, leader.Completion.Result));
             }
             else
             {
-                // The leader did not commit; the follower is planned on its own by a later batch.
+                // The leader was refused or failed, so the key is still free: the follower is planned on its own.
                 _ = EnqueueAsync(op);
             }
         }
@@ -256,7 +261,12 @@ internal sealed partial class TeamCommitter
             case IdempotencyRow when ex.Status == 409:
                 // A known key. When a commit landed but its answer was lost (and the pipeline retried it), every key of
                 // the batch is known, so look them all up at once rather than one rejected commit at a time.
-                await Task.WhenAll(pending.Where(o => !o.IsDone).Select(AnswerIfKnownAsync)).ConfigureAwait(false);
+                var open = pending.Where(o => !o.IsDone).ToList();
+                var stored = await Task.WhenAll(open.Select(o => _store.GetIdempotencyAsync(_teamId, o.IdempotencyKey, CancellationToken.None))).ConfigureAwait(false);
+                for (var i = 0; i < open.Count; i++)
+                {
+                    AnswerFromStored(open[i], stored[i]);
+                }
                 // Whatever else the transaction held may have been planned on a wallet another process changed.
                 _wallets = null;
                 break;
@@ -274,15 +284,45 @@ internal sealed partial class TeamCommitter
         return pending.Where(o => !o.IsDone).ToList();
     }
 
-    private async Task AnswerIfKnownAsync(LedgerOperation op)
+    /// <summary>
+    /// A refusal writes nothing, so neither its key nor its guesses were checked against storage. A repeat of a request
+    /// that succeeded before (in another process, or before a restart) gets its stored first result; a charge refused
+    /// for credits on the guess "not owned yet" is planned again if the team does own the data (then it is free).
+    /// </summary>
+    private async Task ResolveRefusalsAsync(List<(LedgerOperation Op, LedgerResult Result)> refusals)
     {
-        var stored = await _store.GetIdempotencyAsync(_teamId, op.IdempotencyKey, CancellationToken.None).ConfigureAwait(false);
-        if (stored is not null)
+        var keys = Task.WhenAll(refusals.Select(r => _store.GetIdempotencyAsync(_teamId, r.Op.IdempotencyKey, CancellationToken.None)));
+        var owned = Task.WhenAll(refusals.Select(r => r.Result.Status == LedgerStatus.InsufficientCredits && r.Op.AssumedNotOwnedKey is { } key
+            ? _store.OwnershipExistsAsync(_teamId, key, CancellationToken.None)
+            : Task.FromResult(false)));
+        var (stored, isOwned) = (await keys.ConfigureAwait(false), await owned.ConfigureAwait(false));
+        for (var i = 0; i < refusals.Count; i++)
         {
-            var first = LedgerOperation.DeserializeResult(stored.Result);
-            Remember(op.IdempotencyKey, stored.Fingerprint, first);
-            op.Complete(Replay(op, stored.Fingerprint, first));
+            var (op, result) = refusals[i];
+            if (AnswerFromStored(op, stored[i]))
+            {
+                continue;
+            }
+            if (isOwned[i])
+            {
+                RememberOwned(op.AssumedNotOwnedKey!);
+                _ = EnqueueAsync(op);
+                continue;
+            }
+            op.Complete(result);
         }
+    }
+
+    private bool AnswerFromStored(LedgerOperation op, IdempotencyRow? stored)
+    {
+        if (stored is null)
+        {
+            return false;
+        }
+        var first = LedgerOperation.DeserializeResult(stored.Result);
+        Remember(op.IdempotencyKey, stored.Fingerprint, first);
+        op.Complete(Replay(op, stored.Fingerprint, first));
+        return true;
     }
 
     private void Remember(LedgerOperation op, LedgerResult result) => Remember(op.IdempotencyKey, op.Fingerprint, result);
