@@ -41,6 +41,10 @@ internal static class LocalStorage
         }, cancellationToken);
     }
 
+    /// <summary>Stops <paramref name="azurite"/> (when this run started one) after the server has stopped.</summary>
+    public static IServiceCollection AddLocalStorageLifetime(this IServiceCollection services, AzuriteProcess? azurite) =>
+        azurite is null ? services : services.AddHostedService(_ => new StopWhenHostStops(azurite));
+
     private static async Task<bool> IsListeningAsync(Uri endpoint, CancellationToken cancellationToken)
     {
         using var client = new TcpClient();
@@ -53,5 +57,13 @@ internal static class LocalStorage
         {
             return false;
         }
+    }
+
+    // Registered before the other hosted services, so it stops after them: they may still use storage while stopping.
+    private sealed class StopWhenHostStops(AzuriteProcess azurite) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public async Task StopAsync(CancellationToken cancellationToken) => await azurite.DisposeAsync();
     }
 }

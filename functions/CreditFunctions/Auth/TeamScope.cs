@@ -1,0 +1,44 @@
+using CreditFunctions.Api;
+
+namespace CreditFunctions.Auth;
+
+/// <summary>
+/// Keeps callers inside their own team, and members out of admin routes. Another team's resource answers 404
+/// exactly like a resource that does not exist, so a key can never learn which other teams exist.
+/// </summary>
+public static class TeamScope
+{
+    /// <summary>The route parameter that names the team on team routes (<c>/api/v1/teams/{teamId}/…</c>).</summary>
+    public const string TeamIdRouteParameter = "teamId";
+
+    /// <summary>Null when <paramref name="teamId"/> is the caller's team; otherwise the 404 problem to return.</summary>
+    public static IResult? EnsureSameTeam(CallerContext caller, string? teamId)
+    {
+        ArgumentNullException.ThrowIfNull(caller);
+        return string.Equals(caller.TeamId, teamId, StringComparison.Ordinal) ? null : TeamNotFound();
+    }
+
+    /// <summary>Null when the caller is an admin; otherwise the 403 problem to return.</summary>
+    public static IResult? EnsureAdmin(CallerContext caller)
+    {
+        ArgumentNullException.ThrowIfNull(caller);
+        return caller.IsAdmin ? null : Problems.Forbidden("This action needs an admin key of the team.");
+    }
+
+    /// <summary>The 404 for a team the caller cannot see.</summary>
+    public static IResult TeamNotFound() => Problems.NotFound("There is no such team.");
+
+    /// <summary>
+    /// Answers 404 for every route of <paramref name="builder"/> whose <c>{teamId}</c> is not the caller's team,
+    /// before any other check of the route runs (so a member gets 404, not 403, on another team's admin route).
+    /// </summary>
+    public static TBuilder RequireSameTeam<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder =>
+        builder.AddEndpointFilter(async (context, next) =>
+            EnsureSameTeam(context.HttpContext.GetCaller(), context.HttpContext.Request.RouteValues[TeamIdRouteParameter] as string)
+            ?? await next(context).ConfigureAwait(false));
+
+    /// <summary>Answers 403 problem+json on the routes of <paramref name="builder"/> to callers that are not admins.</summary>
+    public static TBuilder RequireAdmin<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder =>
+        builder.AddEndpointFilter(async (context, next) =>
+            EnsureAdmin(context.HttpContext.GetCaller()) ?? await next(context).ConfigureAwait(false));
+}

@@ -1,0 +1,88 @@
+using System.Net.Http.Headers;
+using CreditFunctions.Auth;
+using CreditFunctions.AzureStorage.Tables;
+using CreditFunctions.TestSupport;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace CreditFunctions.Tests;
+
+/// <summary>
+/// The real app, built by <see cref="CreditFunctionsApp.BuildAsync"/>, listening on a free port of 127.0.0.1, on the
+/// test Azurite with a table of its own.
+/// </summary>
+internal sealed class TestApp : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private TestApp(WebApplication app, Uri address, string tableName)
+    {
+        _app = app;
+        Address = address;
+        TableName = tableName;
+        Client = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(30) };
+    }
+
+    public Uri Address { get; }
+    public string TableName { get; }
+    public HttpClient Client { get; }
+    public IServiceProvider Services => _app.Services;
+    public TeamStore Teams => Services.GetRequiredService<TeamStore>();
+    public ApiKeyStore Keys => Services.GetRequiredService<ApiKeyStore>();
+    public TableClient Table => Services.GetRequiredService<TableServiceClient>().GetTableClient(TableName);
+
+    public static async Task<TestApp> StartAsync(AzuriteFixture azurite, bool seedDemoTeam = false, TextWriter? console = null,
+        string? tableName = null)
+    {
+        tableName ??= AzuriteFixture.NewName("teams");
+        var app = await CreditFunctionsApp.BuildAsync([], new Dictionary<string, string?>
+        {
+            ["AzureWebJobsStorage"] = azurite.ConnectionString,
+            [AuthOptions.TableSetting] = tableName,
+            [AuthOptions.DemoSeedSetting] = seedDemoTeam ? "true" : "false",
+            ["CREDITFUNCTIONS_LOCAL_PORT"] = "0",
+            ["Logging:Console:LogLevel:Default"] = "None",
+        }, console ?? TextWriter.Null, TestContext.Current.CancellationToken);
+        await app.StartAsync(TestContext.Current.CancellationToken);
+        var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single();
+        return new TestApp(app, new Uri(address), tableName);
+    }
+
+    /// <summary>A new team (unique id) with an admin key for <paramref name="admin"/>.</summary>
+    public async Task<(string TeamId, IssuedApiKey AdminKey)> NewTeamAsync(string admin = "ada")
+    {
+        var teamId = AzuriteFixture.NewName("team");
+        var created = await Teams.CreateAsync(teamId, admin, "test", TestContext.Current.CancellationToken);
+        Assert.Equal(CreateTeamStatus.Created, created.Status);
+        return (teamId, created.AdminKey!);
+    }
+
+    public async Task<IssuedApiKey> NewKeyAsync(string teamId, string user, string role)
+    {
+        var created = await Keys.CreateAsync(teamId, user, role, "test", TestContext.Current.CancellationToken);
+        Assert.Equal(CreateKeyStatus.Created, created.Status);
+        return created.Key!;
+    }
+
+    public Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, string? key, HttpContent? content = null)
+    {
+        var request = new HttpRequestMessage(method, path) { Content = content };
+        if (key is not null)
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        }
+        return Client.SendAsync(request, TestContext.Current.CancellationToken);
+    }
+
+    public Task<HttpResponseMessage> GetAsync(string path, string? key) => SendAsync(HttpMethod.Get, path, key);
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        await _app.StopAsync(CancellationToken.None);
+        await _app.DisposeAsync();
+    }
+}
