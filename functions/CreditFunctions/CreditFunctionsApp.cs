@@ -2,6 +2,7 @@ using CreditFunctions.Auth;
 using CreditFunctions.AzureStorage.Emulator;
 using CreditFunctions.AzureStorage.Tables;
 using CreditFunctions.Hosting;
+using CreditFunctions.Ledger;
 
 namespace CreditFunctions;
 
@@ -38,13 +39,16 @@ public static class CreditFunctionsApp
         builder.Services.AddSingleton(appSettings);
         builder.Services.AddSingleton(new TableServiceClient(azurite?.ConnectionString ?? appSettings.StorageConnectionString));
         builder.Services.AddAuth(builder.Configuration, appSettings);
+        builder.Services.AddLedger(builder.Configuration);
 
         var app = builder.Build();
         app.UseAuthentication();
         app.UseAuthorization();
         app.MapHealth();
         app.MapApiV1()
-            .MapAuthEndpoints();
+            .MapAuthEndpoints()
+            .MapLedgerEndpoints();
+        await app.Services.GetRequiredService<LedgerService>().InitializeAsync(cancellationToken);
         app.PrintBannerOnStart(azurite, console ?? Console.Out);
         return app;
     }

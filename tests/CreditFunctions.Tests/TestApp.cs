@@ -42,6 +42,7 @@ internal sealed class TestApp : IAsyncDisposable
         {
             ["AzureWebJobsStorage"] = azurite.ConnectionString,
             [AuthOptions.TableSetting] = tableName,
+            ["CREDITFUNCTIONS_LEDGER_TABLE"] = AzuriteFixture.NewName("ledger"),
             [AuthOptions.DemoSeedSetting] = seedDemoTeam ? "true" : "false",
             ["CREDITFUNCTIONS_LOCAL_PORT"] = "0",
             ["Logging:Console:LogLevel:Default"] = "None",

@@ -57,13 +57,13 @@ public static class Problems
     /// <c>team-already-exists</c>. Keep one fixed <paramref name="title"/> per type.
     /// </summary>
     /// <exception cref="ArgumentException"><paramref name="typeName"/> is not lower-case words joined by hyphens.</exception>
-    public static IResult Create(int status, string typeName, string title, string? detail = null)
+    public static IResult Create(int status, string typeName, string title, string? detail = null, IDictionary<string, object?>? extensions = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(typeName);
         if (!typeName.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '-'))
         {
             throw new ArgumentException("A problem type name is lower-case letters, digits and hyphens.", nameof(typeName));
         }
-        return Results.Problem(detail: detail, statusCode: status, title: title, type: TypeBase + typeName);
+        return Results.Problem(detail: detail, statusCode: status, title: title, type: TypeBase + typeName, extensions: extensions);
     }
 }

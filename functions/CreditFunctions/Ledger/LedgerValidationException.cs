@@ -22,21 +22,17 @@ public static class LedgerRules
     /// <summary>The longest a hold may stay open.</summary>
     public static readonly TimeSpan HoldLifetimeMax = TimeSpan.FromDays(30);
 
-    /// <summary>Team ids: lower-case letters, digits and hyphens, 1–63, starting with a letter or digit.</summary>
-    public static bool IsTeamId(string? value) => value is { Length: > 0 and <= 63 } && IsLowerOrDigit(value[0]) &&
-        value.All(c => IsLowerOrDigit(c) || c == '-');
+    /// <summary>Team ids follow the same rule everywhere: <see cref="Auth.AuthInput.IsTeamId"/>.</summary>
+    public static bool IsTeamId(string? value) => Auth.AuthInput.IsTeamId(value);
 
-    private static bool IsLowerOrDigit(char c) => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c);
-
-    /// <summary>User ids: letters, digits, <c>.</c>, <c>_</c>, <c>-</c>, <c>@</c>, 1–64.</summary>
-    public static bool IsUserId(string? value) => value is { Length: > 0 and <= 64 } &&
-        value.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-' or '@');
+    /// <summary>User ids follow the same rule everywhere: <see cref="Auth.AuthInput.IsUserId"/>.</summary>
+    public static bool IsUserId(string? value) => Auth.AuthInput.IsUserId(value);
 
     internal static void Team(string teamId)
     {
         if (!IsTeamId(teamId))
         {
-            throw new LedgerValidationException("teamId", "must be 1-63 lower-case letters, digits or hyphens");
+            throw new LedgerValidationException("teamId", "must be 1-63 lower-case letters, digits or hyphens, starting with a letter or digit");
         }
     }
 
@@ -44,7 +40,7 @@ public static class LedgerRules
     {
         if (!IsUserId(userId))
         {
-            throw new LedgerValidationException(field, "must be 1-64 letters, digits or . _ - @");
+            throw new LedgerValidationException(field, "must be 1-64 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit");
         }
     }
 

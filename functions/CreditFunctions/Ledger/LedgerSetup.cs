@@ -1,0 +1,24 @@
+using CreditFunctions.AzureStorage.Tables;
+using Microsoft.Extensions.Logging;
+
+namespace CreditFunctions.Ledger;
+
+/// <summary>Registers the ledger.</summary>
+public static class LedgerSetup
+{
+    /// <summary>Adds <see cref="LedgerService"/> on the app's <see cref="TableServiceClient"/> with the embedded catalog.
+    /// Settings: <c>CREDITFUNCTIONS_LEDGER_TABLE</c> (default <c>ledger</c>).</summary>
+    public static IServiceCollection AddLedger(this IServiceCollection services, IConfiguration configuration)
+    {
+        var options = new LedgerOptions
+        {
+            TableName = configuration["CREDITFUNCTIONS_LEDGER_TABLE"] is { Length: > 0 } table ? table : new LedgerOptions().TableName,
+        };
+        services.AddSingleton(options);
+        services.AddSingleton(Catalog.Default);
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton(sp => new LedgerService(sp.GetRequiredService<TableServiceClient>(), sp.GetRequiredService<Catalog>(), options,
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<LedgerService>>()));
+        return services;
+    }
+}
