@@ -13,6 +13,24 @@ public sealed record LedgerOptions
 
     /// <summary>How far ahead "expiring soon" looks; default 7 days.</summary>
     public TimeSpan ExpiringSoonWindow { get; init; } = TimeSpan.FromDays(7);
+
+    /// <summary>Most operations of one team committed together; default 100 (the transaction's row limit decides
+    /// first). 1 turns group commit off: one transaction per operation, the benchmark's naive baseline.</summary>
+    public int MaxOperationsPerCommit { get; init; } = 100;
+
+    /// <summary>How operations reach storage; default <see cref="LedgerCommitMode.GroupCommit"/>.</summary>
+    public LedgerCommitMode CommitMode { get; init; } = LedgerCommitMode.GroupCommit;
+}
+
+/// <summary>How the ledger commits operations.</summary>
+public enum LedgerCommitMode
+{
+    /// <summary>One long-lived committer per team batches concurrent operations into shared transactions.</summary>
+    GroupCommit,
+
+    /// <summary>Each operation reads the wallet, commits its own transaction under the wallet's ETag and retries when
+    /// another request won the race: what a stateless per-request handler does. The benchmark's naive baseline.</summary>
+    PerRequest,
 }
 
 /// <summary>
@@ -493,8 +511,17 @@ public sealed partial class LedgerService
         }
     }
 
-    private Task<LedgerResult> Enqueue(LedgerOperation operation) =>
-        _committers.GetOrAdd(operation.TeamId, team => new TeamCommitter(team, _store, _clock, _logger)).EnqueueAsync(operation);
+    private Task<LedgerResult> Enqueue(LedgerOperation operation)
+    {
+        if (_options.CommitMode == LedgerCommitMode.PerRequest)
+        {
+            var single = new TeamCommitter(operation.TeamId, _store, _clock, _logger, maxOperations: 1);
+            var result = single.EnqueueAsync(operation);
+            single.Complete();
+            return result;
+        }
+        return _committers.GetOrAdd(operation.TeamId, team => new TeamCommitter(team, _store, _clock, _logger, _options.MaxOperationsPerCommit)).EnqueueAsync(operation);
+    }
 
     [LoggerMessage(EventId = 3110, Level = LogLevel.Error, Message = "Ledger verification of team {TeamId} found {Count} problems")]
     private static partial void LogVerifyProblems(ILogger logger, string teamId, int count);

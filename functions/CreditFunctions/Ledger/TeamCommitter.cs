@@ -44,8 +44,11 @@ internal sealed partial class TeamCommitter
     private Dictionary<string, WalletState>? _wallets;
     private LedgerOperation? _carry;
 
-    public TeamCommitter(string teamId, LedgerStore store, TimeProvider clock, ILogger logger)
+    private readonly int _maxOperations;
+
+    public TeamCommitter(string teamId, LedgerStore store, TimeProvider clock, ILogger logger, int maxOperations)
     {
+        _maxOperations = Math.Max(1, maxOperations);
         _teamId = teamId;
         _store = store;
         _clock = clock;
@@ -53,14 +56,6 @@ internal sealed partial class TeamCommitter
         _ = Task.Run(RunAsync);
     }
 
-    /// <summary>Commit statistics, for the benchmark and tests.</summary>
-    public static long Commits => Interlocked.Read(ref s_commits);
-
-    /// <summary>Rows written by successful commits.</summary>
-    public static long RowsWritten => Interlocked.Read(ref s_rows);
-
-    private static long s_commits;
-    private static long s_rows;
 
     public Task<LedgerResult> EnqueueAsync(LedgerOperation operation)
     {
@@ -70,6 +65,9 @@ internal sealed partial class TeamCommitter
         }
         return operation.Completion;
     }
+
+    /// <summary>Accepts no more operations; the loop ends once the queued ones are committed.</summary>
+    public void Complete() => _queue.Writer.TryComplete();
 
     private async Task RunAsync()
     {
@@ -94,7 +92,7 @@ internal sealed partial class TeamCommitter
                 {
                     continue;
                 }
-                if (rows + op.MaxRows > RowBudget)
+                if (rows + op.MaxRows > RowBudget || batch.Count >= _maxOperations)
                 {
                     _carry = op;
                     break;
@@ -195,8 +193,7 @@ internal sealed partial class TeamCommitter
                 continue;
             }
 
-            Interlocked.Increment(ref s_commits);
-            Interlocked.Add(ref s_rows, actions.Count);
+            TeamCommitterStats.Committed(actions.Count);
             for (var i = 0; i < rows.Count; i++)
             {
                 if (rows[i].WalletCreditType is { } creditType)
@@ -355,3 +352,22 @@ internal sealed partial class TeamCommitter
 /// <summary>Storage could not be reached, or stayed contended; the outcome of the operation is unknown to this
 /// process. Retrying with the same idempotency key is safe.</summary>
 public sealed class LedgerUnavailableException(string message, Exception? inner) : Exception(message, inner);
+
+/// <summary>Process-wide counts of ledger commits, for the benchmark: rows written per charge.</summary>
+public static class TeamCommitterStats
+{
+    private static long s_commits;
+    private static long s_rows;
+
+    /// <summary>Successful commits since the process started.</summary>
+    public static long Commits => Interlocked.Read(ref s_commits);
+
+    /// <summary>Rows written by successful commits since the process started.</summary>
+    public static long RowsWritten => Interlocked.Read(ref s_rows);
+
+    internal static void Committed(int rows)
+    {
+        Interlocked.Increment(ref s_commits);
+        Interlocked.Add(ref s_rows, rows);
+    }
+}

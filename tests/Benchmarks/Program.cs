@@ -1,0 +1,15 @@
+using CreditFunctions.Benchmarks;
+
+// dotnet run -c Release --project tests/Benchmarks -- <scenario>
+// Each scenario starts its own in-memory Azurite, measures everything it reports in one run (so ratios compare
+// like with like on a shared, noisy machine), prints a table and writes bench-results/<scenario>.json.
+var scenarios = new Dictionary<string, Func<string[], Task<int>>>(StringComparer.Ordinal)
+{
+    ["ledger"] = LedgerBenchmark.RunAsync,
+};
+if (args.Length == 0 || !scenarios.TryGetValue(args[0], out var run))
+{
+    Console.Error.WriteLine($"usage: dotnet run -c Release --project tests/Benchmarks -- <{string.Join('|', scenarios.Keys)}> [options]");
+    return 2;
+}
+return await run(args[1..]);
