@@ -39,7 +39,7 @@ public static class CreditFunctionsApp
         builder.Services.AddSingleton(appSettings);
         builder.Services.AddSingleton(new TableServiceClient(azurite?.ConnectionString ?? appSettings.StorageConnectionString));
         builder.Services.AddAuth(builder.Configuration, appSettings);
-        builder.Services.AddLedger(builder.Configuration);
+        builder.Services.AddLedger(builder.Configuration, AuthOptions.From(builder.Configuration, appSettings).SeedDemoTeam);
 
         var app = builder.Build();
         app.UseAuthentication();

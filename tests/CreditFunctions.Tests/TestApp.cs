@@ -35,14 +35,14 @@ internal sealed class TestApp : IAsyncDisposable
     public TableClient Table => Services.GetRequiredService<TableServiceClient>().GetTableClient(TableName);
 
     public static async Task<TestApp> StartAsync(AzuriteFixture azurite, bool seedDemoTeam = false, TextWriter? console = null,
-        string? tableName = null)
+        string? tableName = null, string? ledgerTable = null)
     {
         tableName ??= AzuriteFixture.NewName("teams");
         var app = await CreditFunctionsApp.BuildAsync([], new Dictionary<string, string?>
         {
             ["AzureWebJobsStorage"] = azurite.ConnectionString,
             [AuthOptions.TableSetting] = tableName,
-            ["CREDITFUNCTIONS_LEDGER_TABLE"] = AzuriteFixture.NewName("ledger"),
+            ["CREDITFUNCTIONS_LEDGER_TABLE"] = ledgerTable ?? AzuriteFixture.NewName("ledger"),
             [AuthOptions.DemoSeedSetting] = seedDemoTeam ? "true" : "false",
             ["CREDITFUNCTIONS_LOCAL_PORT"] = "0",
             ["Logging:Console:LogLevel:Default"] = "None",

@@ -7,8 +7,9 @@ namespace CreditFunctions.Ledger;
 public static class LedgerSetup
 {
     /// <summary>Adds <see cref="LedgerService"/> on the app's <see cref="TableServiceClient"/> with the embedded catalog.
-    /// Settings: <c>CREDITFUNCTIONS_LEDGER_TABLE</c> (default <c>ledger</c>).</summary>
-    public static IServiceCollection AddLedger(this IServiceCollection services, IConfiguration configuration)
+    /// Settings: <c>CREDITFUNCTIONS_LEDGER_TABLE</c> (default <c>ledger</c>). With <paramref name="grantDemoCredits"/>
+    /// (a local run that seeds the demo team) the demo team gets a monthly allocation.</summary>
+    public static IServiceCollection AddLedger(this IServiceCollection services, IConfiguration configuration, bool grantDemoCredits)
     {
         var options = new LedgerOptions
         {
@@ -19,6 +20,10 @@ public static class LedgerSetup
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(sp => new LedgerService(sp.GetRequiredService<TableServiceClient>(), sp.GetRequiredService<Catalog>(), options,
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<LedgerService>>()));
+        if (grantDemoCredits)
+        {
+            services.AddHostedService<DemoCredits>();
+        }
         return services;
     }
 }

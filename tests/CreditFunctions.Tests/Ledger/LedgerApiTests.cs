@@ -244,4 +244,20 @@ public sealed class LedgerApiTests(AzuriteFixture azurite)
         Assert.Equal(HttpStatusCode.BadRequest, (await app.GetAsync("/api/v1/credits/usage/summary?interval=week", admin)).StatusCode);
         Assert.Equal(HttpStatusCode.BadRequest, (await app.GetAsync("/api/v1/credits/usage?from=yesterday", admin)).StatusCode);
     }
+
+    [Fact]
+    public async Task A_local_start_gives_the_demo_team_a_monthly_allocation_once()
+    {
+        var console = new StringWriter();
+        var ledgerTable = AzuriteFixture.NewName("ledger");
+        await using (var first = await TestApp.StartAsync(azurite, seedDemoTeam: true, console: console, ledgerTable: ledgerTable))
+        {
+        }
+        console = new StringWriter();
+        await using var app = await TestApp.StartAsync(azurite, seedDemoTeam: true, console: console, ledgerTable: ledgerTable);
+        var ada = console.ToString().Split('\n').Single(l => l.Contains("ada (admin):", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[^1].Trim();
+
+        Assert.Equal(100m, await AvailableAsync(app, ada, "email"));
+        Assert.Equal(100m, await AvailableAsync(app, ada, "phone"));
+    }
 }
