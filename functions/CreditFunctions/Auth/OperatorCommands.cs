@@ -7,7 +7,7 @@ namespace CreditFunctions.Auth;
 
 /// <summary>
 /// The operators' commands, run by the app's own executable instead of the server when the first argument is
-/// <c>teams</c> or <c>keys</c>. They use the app's configured storage and table (environment variables, then
+/// <c>teams</c>, <c>keys</c> or <c>credits</c>. They use the app's configured storage and table (environment variables, then
 /// <c>local.settings.json</c>), starting Azurite as a local run does when the development storage is configured and
 /// nothing listens. A new key is printed alone on the last line of standard output, once.
 /// Exit codes: 0 done; 1 refused (the team exists, no such team, no such key); 2 usage error, nothing written.
@@ -32,6 +32,9 @@ public static class OperatorCommands
               List the team's keys: id, user, role, created, issuer, state (never the keys themselves).
           keys revoke --team <teamId> --key-id <keyId>
               Revoke a key. A server that accepted it recently may accept it up to 30 s more.
+          credits allocate --team <teamId> --period <yyyy-MM> --credit-type <type> --amount <credits>
+              Grant a plan's allocation for a month (UTC), expiring when the month ends. Once per team, period and
+              credit type: running it again grants nothing more.
 
         Team ids: 1-63 lower-case letters, digits and '-'. User ids: 1-64 lower-case letters, digits, '.', '_' and '-'.
         A new key is printed alone on the last line of standard output, once: store it then.
@@ -45,7 +48,7 @@ public static class OperatorCommands
     };
 
     /// <summary>True when <paramref name="args"/> ask for an operator command rather than the server.</summary>
-    public static bool Handles(IReadOnlyList<string> args) => args is [ "teams" or "keys", ..];
+    public static bool Handles(IReadOnlyList<string> args) => args is [ "teams" or "keys" or "credits", ..];
 
     /// <summary>Runs the command in <paramref name="args"/>; returns the process exit code.</summary>
     public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
@@ -65,6 +68,7 @@ public static class OperatorCommands
             "keys create" => ["--team", "--user", "--role"],
             "keys list" => ["--team"],
             "keys revoke" => ["--team", "--key-id"],
+            "credits allocate" => ["--team", "--period", "--credit-type", "--amount"],
             _ => [],
         };
         if (allowed.Length == 0)
@@ -81,7 +85,7 @@ public static class OperatorCommands
         }
         // The create commands leave validation to the stores, which report every bad field at once; list and revoke
         // would only answer "no such team" or "no such key" to a malformed id.
-        if (command is "keys list" or "keys revoke" && !AuthInput.IsTeamId(options["--team"]))
+        if (command is "keys list" or "keys revoke" or "credits allocate" && !AuthInput.IsTeamId(options["--team"]))
         {
             return await UsageAsync(error, $"--team: Must be {AuthInput.TeamIdRule}.").ConfigureAwait(false);
         }
@@ -96,13 +100,18 @@ public static class OperatorCommands
         var settings = AppSettings.From(configuration);
         var auth = AuthOptions.From(configuration, settings);
         await using var azurite = await LocalStorage.EnsureRunningAsync(settings, cancellationToken).ConfigureAwait(false);
-        var table = new TableServiceClient(azurite?.ConnectionString ?? settings.StorageConnectionString).GetTableClient(auth.TableName);
+        var service = new TableServiceClient(azurite?.ConnectionString ?? settings.StorageConnectionString);
+        var table = service.GetTableClient(auth.TableName);
         var teamId = options["--team"];
         return command switch
         {
             "teams create" => await CreateTeamAsync(new TeamStore(table), teamId, options["--admin"], output, error, cancellationToken).ConfigureAwait(false),
             "keys create" => await CreateKeyAsync(new ApiKeyStore(table), teamId, options["--user"], options["--role"], output, error, cancellationToken).ConfigureAwait(false),
             "keys list" => await ListKeysAsync(new TeamStore(table), new ApiKeyStore(table), teamId, output, error, cancellationToken).ConfigureAwait(false),
+            "credits allocate" => await Ledger.PlanAllocation.RunAsync(new TeamStore(table),
+                new Ledger.LedgerService(service, Ledger.Catalog.Default, Ledger.LedgerSetup.Options(configuration), TimeProvider.System,
+                    Microsoft.Extensions.Logging.Abstractions.NullLogger<Ledger.LedgerService>.Instance),
+                teamId, options["--period"], options["--credit-type"], options["--amount"], output, error, cancellationToken).ConfigureAwait(false),
             _ => await RevokeKeyAsync(new ApiKeyStore(table), teamId, options["--key-id"], output, error, cancellationToken).ConfigureAwait(false),
         };
     }

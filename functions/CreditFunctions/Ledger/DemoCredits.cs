@@ -16,14 +16,10 @@ internal sealed class DemoCredits(LedgerService ledger, TimeProvider clock) : IH
     {
         var now = clock.GetUtcNow();
         var month = new DateTimeOffset(now.Year, now.Month, 1, 0, 0, 0, TimeSpan.Zero);
+        var period = month.ToString("yyyy-MM", CultureInfo.InvariantCulture);
         foreach (var creditType in ledger.Catalog.CreditTypes)
         {
-            var period = month.ToString("yyyy-MM", CultureInfo.InvariantCulture);
-            await ledger.GrantAsync(new GrantRequest(DemoSeed.TeamId, "system", creditType, MonthlyAmount, GrantKind.Plan, $"demo-plan:{period}:{creditType}")
-            {
-                ExpiresAt = month.AddMonths(1),
-                Description = $"Demo plan allocation {period}",
-            }).ConfigureAwait(false);
+            await ledger.GrantAsync(PlanAllocation.For(DemoSeed.TeamId, period, creditType, MonthlyAmount)).ConfigureAwait(false);
         }
     }
 

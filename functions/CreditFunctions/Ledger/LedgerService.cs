@@ -74,9 +74,7 @@ public sealed partial class LedgerService
     public Task<LedgerResult> ChargeAsync(ChargeRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
-        LedgerRules.Team(request.TeamId);
-        LedgerRules.User(request.UserId);
-        LedgerRules.IdempotencyKey(request.IdempotencyKey);
+        LedgerRules.Caller(request.TeamId, request.UserId, request.IdempotencyKey);
         var action = FindAction(request.Feature, request.Action);
         if (action.DataType is not null && string.IsNullOrWhiteSpace(request.SubjectId))
         {
@@ -92,9 +90,7 @@ public sealed partial class LedgerService
     public Task<LedgerResult> GrantAsync(GrantRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
-        LedgerRules.Team(request.TeamId);
-        LedgerRules.User(request.UserId);
-        LedgerRules.IdempotencyKey(request.IdempotencyKey);
+        LedgerRules.Caller(request.TeamId, request.UserId, request.IdempotencyKey);
         CreditType(request.CreditType);
         LedgerRules.Positive(request.Amount, "amount");
         if (request.Kind == GrantKind.Refund)
@@ -117,9 +113,7 @@ public sealed partial class LedgerService
     public Task<LedgerResult> RefundAsync(RefundRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
-        LedgerRules.Team(request.TeamId);
-        LedgerRules.User(request.UserId);
-        LedgerRules.IdempotencyKey(request.IdempotencyKey);
+        LedgerRules.Caller(request.TeamId, request.UserId, request.IdempotencyKey);
         if (string.IsNullOrEmpty(request.ChargeId))
         {
             throw new LedgerValidationException("chargeId", "is required");
@@ -136,9 +130,7 @@ public sealed partial class LedgerService
     public Task<LedgerResult> PlaceHoldAsync(HoldRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
-        LedgerRules.Team(request.TeamId);
-        LedgerRules.User(request.UserId);
-        LedgerRules.IdempotencyKey(request.IdempotencyKey);
+        LedgerRules.Caller(request.TeamId, request.UserId, request.IdempotencyKey);
         var action = FindAction(request.Feature, request.Action);
         LedgerRules.Positive(request.Amount, "amount");
         var now = _clock.GetUtcNow();
@@ -155,9 +147,7 @@ public sealed partial class LedgerService
     public Task<LedgerResult> CaptureHoldAsync(CaptureRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
-        LedgerRules.Team(request.TeamId);
-        LedgerRules.User(request.UserId);
-        LedgerRules.IdempotencyKey(request.IdempotencyKey);
+        LedgerRules.Caller(request.TeamId, request.UserId, request.IdempotencyKey);
         HoldId(request.HoldId);
         if (request.Amount < Credits.Zero || request.Amount > Credits.MaxAmount)
         {
@@ -170,9 +160,7 @@ public sealed partial class LedgerService
     public Task<LedgerResult> VoidHoldAsync(VoidRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
-        LedgerRules.Team(request.TeamId);
-        LedgerRules.User(request.UserId);
-        LedgerRules.IdempotencyKey(request.IdempotencyKey);
+        LedgerRules.Caller(request.TeamId, request.UserId, request.IdempotencyKey);
         HoldId(request.HoldId);
         return Enqueue(new SettleHoldOperation(request));
     }

@@ -6,15 +6,18 @@ namespace CreditFunctions.Ledger;
 /// <summary>Registers the ledger.</summary>
 public static class LedgerSetup
 {
+    /// <summary>The ledger's options from configuration (<c>CREDITFUNCTIONS_LEDGER_TABLE</c>).</summary>
+    public static LedgerOptions Options(IConfiguration configuration) => new()
+    {
+        TableName = configuration["CREDITFUNCTIONS_LEDGER_TABLE"] is { Length: > 0 } table ? table : new LedgerOptions().TableName,
+    };
+
     /// <summary>Adds <see cref="LedgerService"/> on the app's <see cref="TableServiceClient"/> with the embedded catalog.
     /// Settings: <c>CREDITFUNCTIONS_LEDGER_TABLE</c> (default <c>ledger</c>). With <paramref name="grantDemoCredits"/>
     /// (a local run that seeds the demo team) the demo team gets a monthly allocation.</summary>
     public static IServiceCollection AddLedger(this IServiceCollection services, IConfiguration configuration, bool grantDemoCredits)
     {
-        var options = new LedgerOptions
-        {
-            TableName = configuration["CREDITFUNCTIONS_LEDGER_TABLE"] is { Length: > 0 } table ? table : new LedgerOptions().TableName,
-        };
+        var options = Options(configuration);
         services.AddSingleton(options);
         services.AddSingleton(Catalog.Default);
         services.AddSingleton(TimeProvider.System);

@@ -28,6 +28,14 @@ public static class LedgerRules
     /// <summary>User ids follow the same rule everywhere: <see cref="Auth.AuthInput.IsUserId"/>.</summary>
     public static bool IsUserId(string? value) => Auth.AuthInput.IsUserId(value);
 
+    /// <summary>Who acts and under which key: every credit-moving operation checks these first.</summary>
+    internal static void Caller(string teamId, string userId, string idempotencyKey)
+    {
+        Team(teamId);
+        User(userId);
+        IdempotencyKey(idempotencyKey);
+    }
+
     internal static void Team(string teamId)
     {
         if (!IsTeamId(teamId))

@@ -12,6 +12,28 @@ public sealed class OperatorCommandTests(AzuriteFixture azurite)
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     private readonly string _table = AzuriteFixture.NewName("teams");
+    private readonly string _ledgerTable = AzuriteFixture.NewName("ledger");
+
+    [Fact]
+    public async Task Credits_allocate_grants_a_plan_allocation_once_per_period_expiring_at_the_months_end()
+    {
+        var team = AzuriteFixture.NewName("team");
+        var admin = await RunAsync("teams", "create", "--team", team, "--admin", "ada");
+        var period = DateTimeOffset.UtcNow.ToString("yyyy-MM", System.Globalization.CultureInfo.InvariantCulture);
+
+        var first = await RunAsync("credits", "allocate", "--team", team, "--period", period, "--credit-type", "email", "--amount", "100");
+        var again = await RunAsync("credits", "allocate", "--team", team, "--period", period, "--credit-type", "email", "--amount", "100");
+        var past = await RunAsync("credits", "allocate", "--team", team, "--period", "2020-01", "--credit-type", "email", "--amount", "100");
+        var noTeam = await RunAsync("credits", "allocate", "--team", AzuriteFixture.NewName("nosuch"), "--period", period, "--credit-type", "email", "--amount", "1");
+
+        Assert.Equal((0, 0, 2, 1), (first.ExitCode, again.ExitCode, past.ExitCode, noTeam.ExitCode));
+        Assert.Contains("nothing more was granted", again.Output, StringComparison.Ordinal);
+        Assert.Contains("--period", past.Error, StringComparison.Ordinal);
+        await using var app = await TestApp.StartAsync(azurite, tableName: _table, ledgerTable: _ledgerTable);
+        var balances = await (await app.GetAsync("/api/v1/credits/balances", admin.LastLine)).Content.ReadAsStringAsync(Ct);
+        Assert.Contains("{\"creditType\":\"email\",\"available\":100,", balances, StringComparison.Ordinal);
+        Assert.Contains("\"expiringSoon\"", balances, StringComparison.Ordinal);
+    }
 
     [Fact]
     public async Task Teams_create_prints_an_admin_key_alone_on_the_last_line_and_that_key_authenticates()
@@ -124,6 +146,7 @@ public sealed class OperatorCommandTests(AzuriteFixture azurite)
         }
         start.Environment["AzureWebJobsStorage"] = azurite.ConnectionString;
         start.Environment[AuthOptions.TableSetting] = _table;
+        start.Environment["CREDITFUNCTIONS_LEDGER_TABLE"] = _ledgerTable;
         start.Environment.Remove("FUNCTIONS_CUSTOMHANDLER_PORT");
         using var process = Process.Start(start)!;
         var output = process.StandardOutput.ReadToEndAsync(Ct);
