@@ -170,7 +170,12 @@ internal sealed class BatchPlan
             existing.Owners.Add(owner);
             return;
         }
-        Add(rowKey, entity, TableTransactionActionType.UpdateReplace, entity.ETag == default ? ETag.All : entity.ETag, owner);
+        // A charge line or hold is only ever updated as it was read: under that read's ETag, never unconditionally.
+        if (entity.ETag == default)
+        {
+            throw new InvalidOperationException($"Row {rowKey} must be read before it is updated.");
+        }
+        Add(rowKey, entity, TableTransactionActionType.UpdateReplace, entity.ETag, owner);
     }
 
     private void Add(string rowKey, ITableEntity entity, TableTransactionActionType type, ETag etag, LedgerOperation? owner)

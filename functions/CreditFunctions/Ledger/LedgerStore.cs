@@ -1,4 +1,3 @@
-using Azure;
 using CreditFunctions.AzureStorage.Tables;
 
 namespace CreditFunctions.Ledger;
@@ -51,6 +50,4 @@ internal sealed class LedgerStore(TableClient table)
     /// <summary>Every row of a team (for verification): a full partition read, for operators only.</summary>
     public IAsyncEnumerable<TableEntity> ScanTeamAsync(string teamId, CancellationToken ct) =>
         Table.QueryAsync<TableEntity>(TableQueryFilter.Create($"PartitionKey eq {teamId}"), cancellationToken: ct);
-
-    public static bool IsConflict(RequestFailedException ex) => ex.Status is 409 or 412 or 404;
 }

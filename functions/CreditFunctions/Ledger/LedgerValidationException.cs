@@ -22,12 +22,6 @@ public static class LedgerRules
     /// <summary>The longest a hold may stay open.</summary>
     public static readonly TimeSpan HoldLifetimeMax = TimeSpan.FromDays(30);
 
-    /// <summary>Team ids follow the same rule everywhere: <see cref="Auth.AuthInput.IsTeamId"/>.</summary>
-    public static bool IsTeamId(string? value) => Auth.AuthInput.IsTeamId(value);
-
-    /// <summary>User ids follow the same rule everywhere: <see cref="Auth.AuthInput.IsUserId"/>.</summary>
-    public static bool IsUserId(string? value) => Auth.AuthInput.IsUserId(value);
-
     /// <summary>Who acts and under which key: every credit-moving operation checks these first.</summary>
     internal static void Caller(string teamId, string userId, string idempotencyKey)
     {
@@ -38,7 +32,7 @@ public static class LedgerRules
 
     internal static void Team(string teamId)
     {
-        if (!IsTeamId(teamId))
+        if (!Auth.AuthInput.IsTeamId(teamId))
         {
             throw new LedgerValidationException("teamId", "must be 1-63 lower-case letters, digits or hyphens, starting with a letter or digit");
         }
@@ -46,7 +40,7 @@ public static class LedgerRules
 
     internal static void User(string userId, string field = "userId")
     {
-        if (!IsUserId(userId))
+        if (!Auth.AuthInput.IsUserId(userId))
         {
             throw new LedgerValidationException(field, "must be 1-64 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit");
         }

@@ -353,21 +353,13 @@ internal sealed partial class TeamCommitter
 /// process. Retrying with the same idempotency key is safe.</summary>
 public sealed class LedgerUnavailableException(string message, Exception? inner) : Exception(message, inner);
 
-/// <summary>Process-wide counts of ledger commits, for the benchmark: rows written per charge.</summary>
+/// <summary>Process-wide count of rows written by ledger commits, for the benchmark's rows per charge.</summary>
 public static class TeamCommitterStats
 {
-    private static long s_commits;
     private static long s_rows;
-
-    /// <summary>Successful commits since the process started.</summary>
-    public static long Commits => Interlocked.Read(ref s_commits);
 
     /// <summary>Rows written by successful commits since the process started.</summary>
     public static long RowsWritten => Interlocked.Read(ref s_rows);
 
-    internal static void Committed(int rows)
-    {
-        Interlocked.Increment(ref s_commits);
-        Interlocked.Add(ref s_rows, rows);
-    }
+    internal static void Committed(int rows) => Interlocked.Add(ref s_rows, rows);
 }
