@@ -71,6 +71,16 @@ public class QueueClient
     /// <summary>The storage account name.</summary>
     public string AccountName { get; }
 
+    /// <summary>Returns a client for another queue of the same account that shares this client's pipeline and
+    /// options (e.g. the <c>-poison</c> queue). Sends nothing.</summary>
+    /// <param name="queueName">3–63 lower-case letters, digits and single hyphens.</param>
+    /// <exception cref="ArgumentException">The name breaks the service's naming rules.</exception>
+    public virtual QueueClient GetSiblingQueue(string queueName)
+    {
+        var account = new Uri(Uri, "./");
+        return new QueueClient(BuildQueueUri(account, queueName), AccountName, _pipeline, _options);
+    }
+
     /// <summary>How this client encodes message bodies.</summary>
     public QueueMessageEncoding MessageEncoding => _options?.MessageEncoding ?? QueueMessageEncoding.Base64;
 
