@@ -29,6 +29,10 @@ public sealed record DurableTaskHubOptions
     /// <summary>The clock (tests replace it).</summary>
     public TimeProvider Clock { get; init; } = TimeProvider.System;
 
+    /// <summary>The longest delay of one timer message: a queue hides a message for at most 7 days, so a timer further
+    /// away is chained through several messages. Tests shorten it.</summary>
+    internal TimeSpan MaxTimerHop { get; init; } = TimeSpan.FromDays(7) - TimeSpan.FromMinutes(5);
+
     internal void Validate()
     {
         if (HubName is not { Length: >= 3 and <= 40 } || !char.IsAsciiLetter(HubName[0]) || !HubName.All(char.IsAsciiLetterOrDigit))

@@ -117,7 +117,7 @@ public sealed partial class DurableWorker : IAsyncDisposable
             await RunActivityAsync(message, dequeueCount, cancellationToken).ConfigureAwait(false);
             return;
         }
-        if (message.Kind == MessageKind.TimerFired && message.FireAt is { } fireAt && fireAt > Store.Now + TimeSpan.FromSeconds(1))
+        if (message.Kind == MessageKind.TimerFired && message.FireAt is { } fireAt && fireAt > Store.Now)
         {
             // A timer further away than a queue can delay a message arrives early: send it on for the rest.
             await Store.SendAsync(message, fireAt - Store.Now, cancellationToken).ConfigureAwait(false);

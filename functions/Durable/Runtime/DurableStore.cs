@@ -139,30 +139,31 @@ internal sealed class DurableStore
         {
             rows.Add(current.Append(']').ToString());
         }
-        var actions = new List<TableTransactionAction> { new(TableTransactionActionType.UpdateReplace, meta, meta.ETag) };
+        // The meta row is serialized when its action is created, so it goes last, after NextRow has moved on.
+        var actions = new List<TableTransactionAction>();
+        var firstRow = meta.NextRow;
         if (rows.Count > HistoryRowsPerCommitMax)
         {
             // A very large step (a fan-out of many thousands) goes to one blob that a single row points at.
             var blobName = await WriteBlobAsync(meta.PartitionKey, JsonSerializer.Serialize(stored, DurableJson.Options), cancellationToken).ConfigureAwait(false);
-            actions.Add(new(TableTransactionActionType.Add, new TableEntity(meta.PartitionKey, HistoryKey(meta.Generation, meta.NextRow)) { ["B"] = blobName }));
-            meta.NextRow++;
+            actions.Add(new(TableTransactionActionType.Add, new TableEntity(meta.PartitionKey, HistoryKey(meta.Generation, meta.NextRow++)) { ["B"] = blobName }));
         }
         else
         {
             foreach (var row in rows)
             {
-                actions.Add(new(TableTransactionActionType.Add, new TableEntity(meta.PartitionKey, HistoryKey(meta.Generation, meta.NextRow)) { ["R"] = row }));
-                meta.NextRow++;
+                actions.Add(new(TableTransactionActionType.Add, new TableEntity(meta.PartitionKey, HistoryKey(meta.Generation, meta.NextRow++)) { ["R"] = row }));
             }
         }
+        actions.Add(new(TableTransactionActionType.UpdateReplace, meta, meta.ETag));
         try
         {
             var results = await Instances.SubmitTransactionAsync(actions, cancellationToken).ConfigureAwait(false);
-            return results.Value[0].ETag;
+            return results.Value[^1].ETag;
         }
         catch (TableTransactionFailedException ex) when (ex.Status is 412 or 404 or 409)
         {
-            meta.NextRow -= actions.Count - 1;
+            meta.NextRow = firstRow;
             return null;
         }
     }
@@ -207,16 +208,14 @@ internal sealed class DurableStore
             message = message with { Payload = null, PayloadBlob = await WriteBlobAsync(message.InstanceId, message.Payload, cancellationToken).ConfigureAwait(false) };
             body = JsonSerializer.SerializeToUtf8Bytes(message, DurableJson.Options);
         }
-        var visibility = delay <= TimeSpan.Zero ? (TimeSpan?)null : Min(delay, MaxQueueDelay);
+        // Queues count visibility in whole seconds: round up, so a timer never fires early.
+        var visibility = delay <= TimeSpan.Zero ? (TimeSpan?)null : Min(TimeSpan.FromSeconds(Math.Ceiling(delay.TotalSeconds)), Options.MaxTimerHop);
         await Work.SendMessageAsync(new BinaryData(body), visibility, TimeSpan.FromSeconds(-1), cancellationToken).ConfigureAwait(false);
         if (visibility is null)
         {
             MessageSent?.Invoke();
         }
     }
-
-    /// <summary>The longest visibility delay a queue accepts (7 days), less a margin; longer timers are chained.</summary>
-    public static TimeSpan MaxQueueDelay { get; } = TimeSpan.FromDays(7) - TimeSpan.FromMinutes(5);
 
     public async Task<WorkMessage> ParseAsync(BinaryData body, CancellationToken cancellationToken)
     {
