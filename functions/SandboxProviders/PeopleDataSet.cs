@@ -129,7 +129,7 @@ public sealed class PeopleDataSet
         return u;
     }
 
-    private static PeopleDataSet Generate(int seed, int count)
+    internal static PeopleDataSet Generate(int seed, int count)
     {
         // One Faker with its own Randomizer: no global state, so concurrent generations cannot disturb each other.
         var faker = new Faker("en") { Random = new Randomizer(seed) };
