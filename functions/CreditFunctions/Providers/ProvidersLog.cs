@@ -15,5 +15,4 @@ internal static partial class ProvidersLog
 
     [LoggerMessage(EventId = 3304, Level = LogLevel.Information, Message = "Provider {Provider} circuit closed")]
     public static partial void CircuitClosed(ILogger logger, string provider);
-
 }

@@ -33,11 +33,13 @@ public sealed record SandboxProcessOptions
 public sealed partial class SandboxProcess : IAsyncDisposable
 {
     private readonly Process _process;
+    private bool _disposed;
 
     private SandboxProcess(Process process, Uri baseAddress)
     {
         _process = process;
         BaseAddress = baseAddress;
+        ProcessId = process.Id;
     }
 
     /// <summary>
@@ -62,8 +64,11 @@ public sealed partial class SandboxProcess : IAsyncDisposable
             .Append(KeyValuePair.Create(ProviderCatalog.SandboxUrlSetting, (string?)BaseAddress.GetLeftPart(UriPartial.Authority)))
             .ToDictionary(StringComparer.Ordinal);
 
-    /// <summary>True once the child has exited.</summary>
-    public bool HasExited => _process.HasExited;
+    /// <summary>The child's process id.</summary>
+    public int ProcessId { get; }
+
+    /// <summary>True once the child has exited (always after <see cref="DisposeAsync"/>, which waits for it).</summary>
+    public bool HasExited => _disposed || _process.HasExited;
 
     /// <summary>Starts the sandbox and returns once it listens.</summary>
     /// <exception cref="InvalidOperationException">The dll or <c>dotnet</c> cannot be found, or the sandbox did not
@@ -173,9 +178,14 @@ public sealed partial class SandboxProcess : IAsyncDisposable
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
+        if (_disposed)
+        {
+            return;
+        }
         Kill(_process);
         await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
         _process.Dispose();
+        _disposed = true;
     }
 
     private static string FindDotnet()
