@@ -96,7 +96,7 @@ public sealed class ProviderCaller : IAsyncDisposable
             outcome = await CallAsync().ConfigureAwait(false);
         }
         Statistics.Record(outcome, outcome is ProviderFailed ? 0 : endpoint.CostPerCall);
-        if (outcome is ProviderFailed failed)
+        if (outcome is ProviderFailed { Kind: not ProviderErrorKind.InsufficientInput } failed)
         {
             ProvidersLog.CallFailed(_logger, provider, capability, failed.Kind, failed.Provenance.Attempts);
         }

@@ -1,5 +1,6 @@
 using CreditFunctions.Providers;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using SandboxProviders;
 
 namespace CreditFunctions.Tests.Providers;
@@ -43,6 +44,19 @@ public sealed class ProviderDefinitionTests
         Assert.Equal(["verifly"], catalog.WithCapability(ProviderCapabilities.EmailVerification).Select(d => d.Name));
         Assert.All(catalog.Definitions, d => Assert.True(catalog.HasDefaultKey(d.Name)));
         Assert.All(catalog.Definitions, d => Assert.All(d.Endpoints.Values, e => Assert.True(e.CostPerCall > 0)));
+    }
+
+    [Fact]
+    public async Task AddProviders_registers_the_caller_over_the_configured_definitions()
+    {
+        var services = new ServiceCollection().AddLogging().AddProviders(SandboxSettings);
+        await using var provider = services.BuildServiceProvider();
+
+        var caller = provider.GetRequiredService<ProviderCaller>();
+
+        Assert.Same(provider.GetRequiredService<ProviderCatalog>(), caller.Catalog);
+        Assert.Same(provider.GetRequiredService<ProviderStatistics>(), caller.Statistics);
+        Assert.Equal(4, caller.Catalog.Definitions.Count);
     }
 
     [Fact]
