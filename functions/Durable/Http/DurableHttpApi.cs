@@ -40,9 +40,14 @@ public static class DurableHttpApi
     }
 
     /// <summary>202 Accepted with <c>Location</c> (the status URL) and the management URLs as the body.</summary>
-    public static IResult CreateCheckStatusResponse(HttpRequest request, string instanceId, string prefix = DefaultPrefix)
+    public static IResult CreateCheckStatusResponse(HttpRequest request, string instanceId, string prefix = DefaultPrefix) =>
+        CreateCheckStatusResponse(CreateHttpManagementPayload(request, instanceId, prefix));
+
+    /// <summary>202 Accepted with <c>Location</c> = <see cref="DurableManagementUrls.StatusQueryGetUri"/> and
+    /// <paramref name="payload"/> as the body (for an app that serves its own status route).</summary>
+    public static IResult CreateCheckStatusResponse(DurableManagementUrls payload)
     {
-        var payload = CreateHttpManagementPayload(request, instanceId, prefix);
+        ArgumentNullException.ThrowIfNull(payload);
         return new AcceptedWithLocation(payload.StatusQueryGetUri, Results.Json(payload, DurableJson.Options, statusCode: StatusCodes.Status202Accepted));
     }
 

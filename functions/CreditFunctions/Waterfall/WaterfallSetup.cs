@@ -1,0 +1,32 @@
+using CreditFunctions.AzureStorage.Tables;
+using CreditFunctions.Providers;
+
+namespace CreditFunctions.Waterfall;
+
+/// <summary>Registers the waterfall: contact store and settings (one table, partition = team), the service, re-verification
+/// and the webhook sender. The orchestrator and activities are added to the durable registry by <see cref="WaterfallRegistration"/>.</summary>
+public static class WaterfallSetup
+{
+    /// <summary>The setting naming the enrichment table (contacts and settings); <c>enrichment</c> by default.</summary>
+    public const string TableSetting = "CREDITFUNCTIONS_ENRICHMENT_TABLE";
+
+    /// <summary>Adds the waterfall's services. <paramref name="localKeyFile"/> keeps a generated secrets key for a local run.</summary>
+    public static IServiceCollection AddWaterfall(this IServiceCollection services, IConfiguration configuration, string? localKeyFile)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        var tableName = configuration[TableSetting] is { Length: > 0 } name ? name : "enrichment";
+        services.AddProviders(configuration);
+        services.AddSingleton(sp => new ContactStore(sp.GetRequiredService<TableServiceClient>().GetTableClient(tableName)));
+        services.AddSingleton(sp => new EnrichmentSettingsStore(sp.GetRequiredService<TableServiceClient>().GetTableClient(tableName),
+            sp.GetRequiredService<ProviderCatalog>(), SecretProtector.From(configuration, localKeyFile), configuration));
+        services.AddSingleton<WaterfallService>();
+        services.AddSingleton<ReverifyService>();
+        services.AddSingleton(sp => new WebhookSender(new HttpClient { Timeout = TimeSpan.FromSeconds(10) },
+            sp.GetRequiredService<EnrichmentSettingsStore>(), sp.GetRequiredService<TimeProvider>()));
+        return services;
+    }
+
+    /// <summary>Creates the enrichment table when missing.</summary>
+    public static Task InitializeWaterfallAsync(this IServiceProvider services, CancellationToken cancellationToken) =>
+        services.GetRequiredService<ContactStore>().Table.CreateIfNotExistsAsync(cancellationToken);
+}
