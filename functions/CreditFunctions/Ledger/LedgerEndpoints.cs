@@ -35,7 +35,7 @@ public static class LedgerEndpoints
         credits.MapPost("/charges", (HttpContext http, CallerContext caller, LedgerService ledger) => WriteAsync<ChargeBody>(http, (body, key) =>
             ledger.ChargeAsync(new ChargeRequest(caller.TeamId, caller.UserId, body.Feature ?? string.Empty, body.Action ?? string.Empty, key)
             {
-                SubjectId = body.SubjectId, Description = body.Description, RelatedRecord = body.RelatedRecord,
+                SubjectId = body.SubjectId, Description = body.Description, RelatedRecord = body.RelatedRecord, HoldId = body.HoldId,
             })));
 
         credits.MapPost("/refunds", (HttpContext http, CallerContext caller, LedgerService ledger) => WriteAsync<RefundBody>(http, (body, key) =>
@@ -192,8 +192,10 @@ public static class LedgerEndpoints
         LedgerStatus.HoldNotFound => Problems.NotFound("There is no such hold."),
         LedgerStatus.RefundExceedsCharge => Problems.Create(StatusCodes.Status409Conflict, "refund-exceeds-charge",
             "The refund exceeds what is left of the charge.", "A charge is refunded at most by what it cost, minus earlier refunds."),
-        LedgerStatus.HoldAlreadyCaptured or LedgerStatus.HoldAlreadyVoided or LedgerStatus.HoldExpired or LedgerStatus.CaptureExceedsHold =>
-            Problems.Create(StatusCodes.Status409Conflict, HoldProblem(result.Status), "The hold cannot be settled.", HoldDetail(result.Status)),
+        LedgerStatus.HoldAlreadyCaptured or LedgerStatus.HoldAlreadyVoided or LedgerStatus.HoldExpired or LedgerStatus.CaptureExceedsHold
+            or LedgerStatus.HoldExhausted =>
+            Problems.Create(StatusCodes.Status409Conflict, HoldProblem(result.Status), "The hold cannot be used for this.", HoldDetail(result.Status)),
+        LedgerStatus.HoldCreditTypeMismatch => Problems.Validation("holdId", $"is a hold of another credit type; this action spends {result.CreditType} credits"),
         _ => result.Replayed ? Results.Ok(ToView(result)) : Results.Json(ToView(result), statusCode: StatusCodes.Status201Created),
     };
 
@@ -202,15 +204,17 @@ public static class LedgerEndpoints
         LedgerStatus.HoldAlreadyCaptured => "hold-already-captured",
         LedgerStatus.HoldAlreadyVoided => "hold-already-voided",
         LedgerStatus.HoldExpired => "hold-expired",
+        LedgerStatus.HoldExhausted => "hold-exhausted",
         _ => "capture-exceeds-hold",
     };
 
     private static string HoldDetail(LedgerStatus status) => status switch
     {
-        LedgerStatus.HoldAlreadyCaptured => "The hold was captured already.",
-        LedgerStatus.HoldAlreadyVoided => "The hold was voided already.",
-        LedgerStatus.HoldExpired => "The hold expired and released its credits.",
-        _ => "A capture is at most the held amount.",
+        LedgerStatus.HoldAlreadyCaptured => "The hold was captured already; nothing was charged.",
+        LedgerStatus.HoldAlreadyVoided => "The hold was voided already; nothing was charged.",
+        LedgerStatus.HoldExpired => "The hold expired and released its credits; nothing was charged.",
+        LedgerStatus.HoldExhausted => "Less than the price is left of the hold; nothing was charged.",
+        _ => "A capture is at most what is left of the hold after its draws.",
     };
 
     private static object ToView(LedgerResult r) => new
@@ -220,6 +224,7 @@ public static class LedgerEndpoints
         amount = r.Amount,
         lineId = r.LineId,
         holdId = r.HoldId,
+        holdRemaining = r.HoldRemaining,
         released = r.Released,
         availableAfter = r.AvailableAfter,
         replayed = r.Replayed,
@@ -242,6 +247,7 @@ public static class LedgerEndpoints
         public string? SubjectId { get; set; }
         public string? Description { get; set; }
         public string? RelatedRecord { get; set; }
+        public string? HoldId { get; set; }
     }
 
     private sealed class RefundBody

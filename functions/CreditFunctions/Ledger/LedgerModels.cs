@@ -21,10 +21,10 @@ public enum LedgerStatus
     /// <summary>A hold was placed for a maximum amount.</summary>
     HoldPlaced,
 
-    /// <summary>A hold was captured (the captured part charged, the rest released).</summary>
+    /// <summary>A hold was captured (the captured part charged, the rest released; earlier draws stay charged).</summary>
     HoldCaptured,
 
-    /// <summary>A hold was voided: all of it released.</summary>
+    /// <summary>A hold was voided: all that was left of it released (earlier draws stay charged).</summary>
     HoldVoided,
 
     /// <summary>The idempotency key was used before with other parameters; nothing moved.</summary>
@@ -51,8 +51,16 @@ public enum LedgerStatus
     /// <summary>The hold expired and released itself before this operation.</summary>
     HoldExpired,
 
-    /// <summary>The capture asks for more than the hold holds.</summary>
+    /// <summary>The capture asks for more than is left of the hold (its amount minus what charges drew from it).</summary>
     CaptureExceedsHold,
+
+    /// <summary>A charge drawn from a hold costs more than is left of the hold (its amount minus earlier draws). The
+    /// hold never pays for more than it reserved: charge the rest without <see cref="ChargeRequest.HoldId"/>, or place
+    /// a new hold.</summary>
+    HoldExhausted,
+
+    /// <summary>A charge names a hold of another credit type than its action spends.</summary>
+    HoldCreditTypeMismatch,
 }
 
 /// <summary>What a ledger operation did. A repeated idempotency key returns the first result with
@@ -72,13 +80,17 @@ public sealed record LedgerResult
     /// <summary>The history line written, when one was (charges, refunds, grants, captures).</summary>
     public string? LineId { get; init; }
 
-    /// <summary>The hold concerned, for hold operations.</summary>
+    /// <summary>The hold concerned, for hold operations and charges drawn from a hold.</summary>
     public string? HoldId { get; init; }
+
+    /// <summary>For charges drawn from a hold: what is left of the hold right after the charge (still reserved).</summary>
+    public Credits? HoldRemaining { get; init; }
 
     /// <summary>For <see cref="LedgerStatus.InsufficientCredits"/>: how many credits are missing.</summary>
     public Credits? Shortfall { get; init; }
 
-    /// <summary>For <see cref="LedgerStatus.HoldCaptured"/> and <see cref="LedgerStatus.HoldVoided"/>: credits released.</summary>
+    /// <summary>For <see cref="LedgerStatus.HoldCaptured"/> and <see cref="LedgerStatus.HoldVoided"/>: credits released
+    /// (what was left of the hold minus the capture).</summary>
     public Credits? Released { get; init; }
 
     /// <summary>The available balance of <see cref="CreditType"/> right after the operation.</summary>
@@ -119,8 +131,21 @@ public sealed record ChargeRequest(string TeamId, string UserId, string Feature,
     /// <summary>What the line concerns, shown in history (the contact, workflow, job).</summary>
     public string? Description { get; init; }
 
-    /// <summary>A related record (e.g. <c>job:123</c>), shown in history.</summary>
+    /// <summary>A related record (e.g. <c>job:123</c>), shown in history. A charge drawn from a hold without one shows
+    /// the hold's.</summary>
     public string? RelatedRecord { get; init; }
+
+    /// <summary>
+    /// An open hold of this team and of the action's credit type to draw the price from, instead of from the available
+    /// balance (a bulk job holds its maximum once, then charges each hit against it). The price is charged and the hold's
+    /// reservation shrinks by as much, so the available balance does not move; each such charge is an ordinary line with
+    /// its own idempotency key and ownership record, and data already owned costs nothing and leaves the hold untouched.
+    /// Refusals: <see cref="LedgerStatus.HoldNotFound"/>, <see cref="LedgerStatus.HoldExpired"/>,
+    /// <see cref="LedgerStatus.HoldAlreadyVoided"/>, <see cref="LedgerStatus.HoldAlreadyCaptured"/>,
+    /// <see cref="LedgerStatus.HoldCreditTypeMismatch"/>, and <see cref="LedgerStatus.HoldExhausted"/> when less than the
+    /// price is left. Null: an ordinary charge from the available balance.
+    /// </summary>
+    public string? HoldId { get; init; }
 }
 
 /// <summary>Grant credits: a plan allocation (usually expiring) or a top-up.</summary>
@@ -171,15 +196,16 @@ public sealed record HoldRequest(string TeamId, string UserId, string Feature, s
     public string? RelatedRecord { get; init; }
 }
 
-/// <summary>Capture part or all of an open hold; the rest is released.</summary>
+/// <summary>Capture part or all of what is left of an open hold; the rest is released. Charges drawn from the hold
+/// before stay as they are: a capture takes at most the hold's amount minus those draws.</summary>
 /// <param name="TeamId">The team.</param>
 /// <param name="UserId">Who acts.</param>
 /// <param name="HoldId">The hold.</param>
-/// <param name="Amount">How much to charge, at most the held amount.</param>
+/// <param name="Amount">How much to charge, at most what is left of the hold (0 closes it and releases everything left).</param>
 /// <param name="IdempotencyKey">The identity of this capture.</param>
 public sealed record CaptureRequest(string TeamId, string UserId, string HoldId, Credits Amount, string IdempotencyKey);
 
-/// <summary>Release all of an open hold.</summary>
+/// <summary>Release what is left of an open hold. Charges drawn from it before stay charged.</summary>
 /// <param name="TeamId">The team.</param>
 /// <param name="UserId">Who acts.</param>
 /// <param name="HoldId">The hold.</param>

@@ -74,21 +74,60 @@ internal abstract class LedgerOperation
 
 internal sealed class ChargeOperation(ChargeRequest request, CatalogAction action) : LedgerOperation(request.TeamId, request.IdempotencyKey)
 {
-    public override int MaxRows => 4;
+    private HoldRow? _hold;
+
+    public override int MaxRows => request.HoldId is null ? 4 : 5;
 
     public override string CreditTypeHint => action.CreditType;
 
-    protected override IEnumerable<object?> FingerprintParts() =>
-        [request.TeamId, request.UserId, request.Feature, request.Action, request.SubjectId, request.Description, request.RelatedRecord];
+    // The hold id joins the fingerprint only when set, so charges stored before holds could be drawn from keep theirs.
+    protected override IEnumerable<object?> FingerprintParts() => request.HoldId is null
+        ? [request.TeamId, request.UserId, request.Feature, request.Action, request.SubjectId, request.Description, request.RelatedRecord]
+        : [request.TeamId, request.UserId, request.Feature, request.Action, request.SubjectId, request.Description, request.RelatedRecord, request.HoldId];
+
+    public override async Task PrepareAsync(LedgerStore store, CancellationToken ct)
+    {
+        if (request.HoldId is not null)
+        {
+            _hold = await store.GetHoldAsync(TeamId, request.HoldId, ct).ConfigureAwait(false);
+        }
+    }
 
     public override LedgerResult Plan(BatchPlan plan)
     {
+        AssumedNotOwnedKey = null;
+        HoldRow? hold = null;
+        if (request.HoldId is not null)
+        {
+            // The hold is checked before ownership: once a job's hold is settled or expired, the job records nothing
+            // more under it, whatever the data.
+            hold = plan.PlannedHold(request.HoldId) ?? _hold;
+            if (HoldRules.Refusal(hold, plan.Now) is { } refused)
+            {
+                return Refusal(refused, action.CreditType);
+            }
+            if (hold!.CreditType != action.CreditType)
+            {
+                return Refusal(LedgerStatus.HoldCreditTypeMismatch, action.CreditType);
+            }
+        }
         var wallet = plan.Wallet(action.CreditType);
         var ownershipKey = action.DataType is null || request.SubjectId is null ? null : LedgerKeys.Ownership(action.DataType, request.SubjectId);
         var owned = ownershipKey is not null && plan.IsOwned(ownershipKey);
         AssumedNotOwnedKey = owned ? null : ownershipKey;
         var price = owned ? 0 : action.Price.Thousandths;
         var available = wallet.Available(plan.Now);
+        if (hold is not null)
+        {
+            if (price > hold.Remaining)
+            {
+                return Refusal(LedgerStatus.HoldExhausted, action.CreditType);
+            }
+            // The hold's own reservation covers its draws, unless grants under it expired meanwhile (the same rule as a
+            // capture). A wallet that does not count the hold (a stale cache) covers nothing: the commit then fails on
+            // the wallet's ETag and the batch is planned again on a fresh read.
+            available += wallet.HeldFor(hold.HoldId, plan.Now);
+        }
         if (price > available)
         {
             return Refusal(LedgerStatus.InsufficientCredits, action.CreditType, new Credits(price - available));
@@ -102,7 +141,16 @@ internal sealed class ChargeOperation(ChargeRequest request, CatalogAction actio
         {
             if (price > 0)
             {
-                wallet.Spend(price, plan.Now);
+                if (hold is null)
+                {
+                    wallet.Spend(price, plan.Now);
+                }
+                else
+                {
+                    wallet.DrawFromHold(hold.HoldId, price, plan.Now);
+                    hold.Drawn += price;
+                    plan.UpdateHold(hold, this);
+                }
                 plan.Touch(wallet);
             }
             if (ownershipKey is not null)
@@ -114,15 +162,30 @@ internal sealed class ChargeOperation(ChargeRequest request, CatalogAction actio
         {
             LineId = lineId, Kind = LineKinds.Charge, At = plan.Now, UserId = request.UserId, CreditType = action.CreditType,
             Amount = price, Feature = action.Feature, Action = action.Action, DataType = action.DataType, SubjectId = request.SubjectId,
-            Description = request.Description, Related = request.RelatedRecord, Owned = owned,
+            Description = request.Description, Related = request.RelatedRecord ?? hold?.Related, Owned = owned, HoldId = hold?.HoldId,
         }, this);
         plan.MarkUsed(action.Feature, action.Action, request.UserId);
         return new LedgerResult
         {
             Status = owned ? LedgerStatus.AlreadyOwned : LedgerStatus.Charged, CreditType = action.CreditType,
             Amount = new Credits(price), LineId = lineId, AvailableAfter = new Credits(wallet.Available(plan.Now)),
+            HoldId = hold?.HoldId, HoldRemaining = hold is null ? null : new Credits(hold.Remaining),
         };
     }
+}
+
+/// <summary>The states in which a hold refuses every operation, shared by charges drawn from it and its settlement.</summary>
+internal static class HoldRules
+{
+    /// <summary>Why <paramref name="hold"/> cannot be drawn from or settled at <paramref name="now"/>; null when it is open.</summary>
+    public static LedgerStatus? Refusal(HoldRow? hold, DateTimeOffset now) => hold switch
+    {
+        null => LedgerStatus.HoldNotFound,
+        { State: HoldStates.Captured } => LedgerStatus.HoldAlreadyCaptured,
+        { State: HoldStates.Voided } => LedgerStatus.HoldAlreadyVoided,
+        _ when hold.ExpiresAt <= now => LedgerStatus.HoldExpired,
+        _ => null,
+    };
 }
 
 internal sealed class GrantOperation(GrantRequest request) : LedgerOperation(request.TeamId, request.IdempotencyKey)
@@ -236,7 +299,7 @@ internal sealed class HoldOperation(HoldRequest request, CatalogAction action) :
     }
 }
 
-/// <summary>Capture (with an amount) or void (without) of an open hold.</summary>
+/// <summary>Capture (with an amount) or void (without) of what is left of an open hold after its draws.</summary>
 internal sealed class SettleHoldOperation : LedgerOperation
 {
     private readonly string _userId;
@@ -266,35 +329,25 @@ internal sealed class SettleHoldOperation : LedgerOperation
     public override LedgerResult Plan(BatchPlan plan)
     {
         var hold = plan.PlannedHold(_holdId) ?? _hold;
-        if (hold is null)
+        if (HoldRules.Refusal(hold, plan.Now) is { } refused)
         {
-            return Refusal(LedgerStatus.HoldNotFound, CreditTypeHint);
-        }
-        if (hold.State == HoldStates.Captured)
-        {
-            return Refusal(LedgerStatus.HoldAlreadyCaptured, hold.CreditType);
-        }
-        if (hold.State == HoldStates.Voided)
-        {
-            return Refusal(LedgerStatus.HoldAlreadyVoided, hold.CreditType);
-        }
-        if (hold.ExpiresAt <= plan.Now)
-        {
-            return Refusal(LedgerStatus.HoldExpired, hold.CreditType);
+            return Refusal(refused, hold?.CreditType ?? CreditTypeHint);
         }
         var capture = _capture?.Thousandths ?? 0;
-        if (capture > hold.Amount)
+        if (capture > hold!.Remaining)
         {
             return Refusal(LedgerStatus.CaptureExceedsHold, hold.CreditType);
         }
         var wallet = plan.Wallet(hold.CreditType);
-        // The hold's own amount becomes available again the moment it is settled, so it always covers its capture,
-        // unless grants under it expired meanwhile.
-        var availableWithoutHold = wallet.Available(plan.Now) + hold.Amount;
+        // What the hold still reserves becomes available again the moment it is settled, so it always covers its
+        // capture, unless grants under it expired meanwhile. A wallet that does not count the hold (a stale cache)
+        // covers nothing; the commit then fails on the wallet's ETag and is planned again on a fresh read.
+        var availableWithoutHold = wallet.Available(plan.Now) + wallet.HeldFor(hold.HoldId, plan.Now);
         if (capture > availableWithoutHold)
         {
             return Refusal(LedgerStatus.InsufficientCredits, hold.CreditType, new Credits(capture - availableWithoutHold));
         }
+        var released = hold.Remaining - capture;
         wallet.RemoveHold(hold.HoldId);
         string? lineId = null;
         if (capture > 0)
@@ -315,7 +368,7 @@ internal sealed class SettleHoldOperation : LedgerOperation
         return new LedgerResult
         {
             Status = _capture is null ? LedgerStatus.HoldVoided : LedgerStatus.HoldCaptured, CreditType = hold.CreditType,
-            Amount = new Credits(capture), HoldId = hold.HoldId, LineId = lineId, Released = new Credits(hold.Amount - capture),
+            Amount = new Credits(capture), HoldId = hold.HoldId, LineId = lineId, Released = new Credits(released),
             AvailableAfter = new Credits(wallet.Available(plan.Now)),
         };
     }

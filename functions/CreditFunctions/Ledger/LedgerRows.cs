@@ -253,7 +253,9 @@ internal static class HoldStates
     public const string Voided = "voided";
 }
 
-/// <summary>A two-phase hold.</summary>
+/// <summary>A two-phase hold. <see cref="Amount"/> is what it reserved when placed; charges drawn from it add up in
+/// <see cref="Drawn"/>; a capture's amount is <see cref="Captured"/>. What is left of it is
+/// <see cref="Remaining"/>, and every charge line naming the hold adds up to <c>Drawn + Captured</c>.</summary>
 internal sealed class HoldRow : ITableEntity<HoldRow>
 {
     public string PartitionKey { get; set; } = string.Empty;
@@ -265,6 +267,7 @@ internal sealed class HoldRow : ITableEntity<HoldRow>
     public string State { get; set; } = HoldStates.Open;
     public string CreditType { get; set; } = string.Empty;
     public long Amount { get; set; }
+    public long Drawn { get; set; }
     public long Captured { get; set; }
     public DateTimeOffset ExpiresAt { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
@@ -274,12 +277,16 @@ internal sealed class HoldRow : ITableEntity<HoldRow>
     public string? Description { get; set; }
     public string? Related { get; set; }
 
+    /// <summary>What an open hold still reserves: its amount minus the charges drawn from it.</summary>
+    public long Remaining => Amount - Drawn;
+
     public void WriteProperties(TableEntityWriter writer)
     {
         writer.Write(nameof(HoldId), HoldId);
         writer.Write(nameof(State), State);
         writer.Write(nameof(CreditType), CreditType);
         writer.Write(nameof(Amount), Amount);
+        writer.Write(nameof(Drawn), Drawn);
         writer.Write(nameof(Captured), Captured);
         writer.Write(nameof(ExpiresAt), ExpiresAt);
         writer.Write(nameof(CreatedAt), CreatedAt);
@@ -296,6 +303,7 @@ internal sealed class HoldRow : ITableEntity<HoldRow>
         State = reader.GetString(nameof(State)) ?? HoldStates.Open,
         CreditType = reader.GetString(nameof(CreditType)) ?? string.Empty,
         Amount = reader.GetInt64(nameof(Amount)) ?? 0,
+        Drawn = reader.GetInt64(nameof(Drawn)) ?? 0,
         Captured = reader.GetInt64(nameof(Captured)) ?? 0,
         ExpiresAt = reader.GetDateTimeOffset(nameof(ExpiresAt)) ?? default,
         CreatedAt = reader.GetDateTimeOffset(nameof(CreatedAt)) ?? default,

@@ -70,11 +70,16 @@ public sealed partial class LedgerService
     public Task InitializeAsync(CancellationToken cancellationToken = default) => _store.CreateIfNotExistsAsync(cancellationToken);
 
     /// <summary>Charges one catalog action (only on a hit: call it once the data was found). Data the team already
-    /// owns costs 0 and is recorded as a 0-credit line.</summary>
+    /// owns costs 0 and is recorded as a 0-credit line. With <see cref="ChargeRequest.HoldId"/> the price is drawn from
+    /// that open hold instead of the available balance, never beyond what is left of it.</summary>
     public Task<LedgerResult> ChargeAsync(ChargeRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
         LedgerRules.Caller(request.TeamId, request.UserId, request.IdempotencyKey);
+        if (request.HoldId is not null)
+        {
+            HoldId(request.HoldId);
+        }
         var action = FindAction(request.Feature, request.Action);
         if (action.DataType is not null && string.IsNullOrWhiteSpace(request.SubjectId))
         {
@@ -126,7 +131,8 @@ public sealed partial class LedgerService
         return Enqueue(new RefundOperation(request));
     }
 
-    /// <summary>Reserves up to an amount for an action; capture or void it later, or it releases itself at expiry.</summary>
+    /// <summary>Reserves up to an amount for an action; draw charges from it, capture or void it later, or it releases
+    /// what is left of it at expiry.</summary>
     public Task<LedgerResult> PlaceHoldAsync(HoldRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -143,7 +149,7 @@ public sealed partial class LedgerService
         return Enqueue(new HoldOperation(request, action));
     }
 
-    /// <summary>Captures part or all of an open hold (charged under the hold's action); releases the rest.</summary>
+    /// <summary>Captures part or all of what is left of an open hold (charged under the hold's action); releases the rest.</summary>
     public Task<LedgerResult> CaptureHoldAsync(CaptureRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -156,7 +162,7 @@ public sealed partial class LedgerService
         return Enqueue(new SettleHoldOperation(request));
     }
 
-    /// <summary>Releases all of an open hold.</summary>
+    /// <summary>Releases what is left of an open hold; charges drawn from it stay charged.</summary>
     public Task<LedgerResult> VoidHoldAsync(VoidRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -277,7 +283,9 @@ public sealed partial class LedgerService
 
     /// <summary>
     /// Recomputes every wallet of the team from its lines and reports any difference: balance = grants − charges +
-    /// refunds − expiries; the wallet's counters; refunds per charge; open holds. Reads the whole partition.
+    /// refunds − expiries; the wallet's counters; refunds per charge; each hold's charges (draws and capture) against
+    /// its amount; and what the wallet reserves for each open hold against what is left of it, so that available =
+    /// balance − what open holds have left. Reads the whole partition.
     /// </summary>
     public async Task<VerifyReport> VerifyAsync(string teamId, CancellationToken cancellationToken = default)
     {
@@ -287,6 +295,7 @@ public sealed partial class LedgerService
         var sums = new Dictionary<string, long[]>(StringComparer.Ordinal); // granted, charged, refunded, expired
         var charges = new Dictionary<string, LineRow>(StringComparer.Ordinal);
         var refundsByCharge = new Dictionary<string, long>(StringComparer.Ordinal);
+        var chargedByHold = new Dictionary<string, (long Amount, string CreditType)>(StringComparer.Ordinal);
         var lineCount = 0;
         var expiryLines = 0;
         var problems = new List<string>();
@@ -297,7 +306,14 @@ public sealed partial class LedgerService
             switch (line.Kind)
             {
                 case LineKinds.Grant: s[0] += line.Amount; break;
-                case LineKinds.Charge: s[1] += line.Amount; charges[line.LineId] = line; break;
+                case LineKinds.Charge:
+                    s[1] += line.Amount;
+                    charges[line.LineId] = line;
+                    if (line.HoldId is { } holdId)
+                    {
+                        chargedByHold[holdId] = (chargedByHold.GetValueOrDefault(holdId).Amount + line.Amount, line.CreditType);
+                    }
+                    break;
                 case LineKinds.Refund:
                     s[2] += line.Amount;
                     refundsByCharge[line.ChargeId ?? string.Empty] = refundsByCharge.GetValueOrDefault(line.ChargeId ?? string.Empty) + line.Amount;
@@ -347,7 +363,7 @@ public sealed partial class LedgerService
         {
             problems.Add($"charge {charge.LineId} records refunds {charge.RefundedSoFar} that no refund line accounts for");
         }
-        await VerifyHoldsAsync(teamId, wallets, now, problems, cancellationToken).ConfigureAwait(false);
+        await VerifyHoldsAsync(teamId, wallets, chargedByHold, now, problems, cancellationToken).ConfigureAwait(false);
         // Expiry lines have no user copy; every other line has exactly one.
         if (userCopies != lineCount - expiryLines)
         {
@@ -360,7 +376,8 @@ public sealed partial class LedgerService
         return new VerifyReport(teamId, checks, problems);
     }
 
-    private async Task VerifyHoldsAsync(string teamId, Dictionary<string, WalletState> wallets, DateTimeOffset now, List<string> problems, CancellationToken ct)
+    private async Task VerifyHoldsAsync(string teamId, Dictionary<string, WalletState> wallets, Dictionary<string, (long Amount, string CreditType)> chargedByHold,
+        DateTimeOffset now, List<string> problems, CancellationToken ct)
     {
         var open = new Dictionary<string, HoldRow>(StringComparer.Ordinal);
         var filter = TableQueryFilter.Create($"PartitionKey eq {teamId} and RowKey ge {"H|"} and RowKey lt {"H}"}");
@@ -370,18 +387,28 @@ public sealed partial class LedgerService
             {
                 open[hold.HoldId] = hold;
             }
-            if (hold.Captured > hold.Amount)
+            if (hold.Drawn < 0 || hold.Captured < 0 || hold.Drawn + hold.Captured > hold.Amount)
             {
-                problems.Add($"hold {hold.HoldId} captured more than it held");
+                problems.Add($"hold {hold.HoldId} charged {hold.Drawn} drawn + {hold.Captured} captured of {hold.Amount} held (thousandths)");
             }
+            // Every draw and the capture is a charge line naming the hold, and nothing else is.
+            var charged = chargedByHold.Remove(hold.HoldId, out var lines) ? lines : default;
+            if (charged.Amount != hold.Drawn + hold.Captured || (charged.CreditType is { } type && type != hold.CreditType))
+            {
+                problems.Add($"hold {hold.HoldId}: its charge lines add up to {charged.Amount} {charged.CreditType} but it records {hold.Drawn} drawn + {hold.Captured} captured {hold.CreditType} (thousandths)");
+            }
+        }
+        foreach (var orphan in chargedByHold.Keys)
+        {
+            problems.Add($"charge lines name hold {orphan}, which does not exist");
         }
         foreach (var wallet in wallets.Values)
         {
             foreach (var held in wallet.Holds.Where(h => h.ExpiresAt > now))
             {
-                if (!open.Remove(held.Id, out var row) || row.Amount != held.Amount || row.CreditType != wallet.CreditType)
+                if (!open.Remove(held.Id, out var row) || row.Remaining != held.Amount || row.CreditType != wallet.CreditType)
                 {
-                    problems.Add($"{wallet.CreditType}: wallet holds {held.Id} which is not an open hold of that amount");
+                    problems.Add($"{wallet.CreditType}: wallet holds {held.Amount} for {held.Id} which is not an open hold with that much left");
                 }
             }
         }
@@ -446,7 +473,7 @@ public sealed partial class LedgerService
             Action = row.Action, ActionName = action?.ActionName ?? (row.Kind == LineKinds.Expiry ? "Credits expired" : null),
             Description = row.Description, Credits = new Credits(negative ? -row.Amount : row.Amount), CreditType = row.CreditType,
             DataRequested = row.DataType, SubjectId = row.SubjectId, User = row.UserId, RelatedRecord = row.Related,
-            ChargeId = row.ChargeId, Reason = row.Reason, AlreadyOwned = row.Owned,
+            ChargeId = row.ChargeId, Reason = row.Reason, AlreadyOwned = row.Owned, HoldId = row.HoldId,
         };
     }
 

@@ -95,6 +95,9 @@ public sealed record UsageLine
 
     /// <summary>For charges: true when the data was already owned and the line cost nothing.</summary>
     public bool AlreadyOwned { get; init; }
+
+    /// <summary>For charges drawn from or captured from a hold: the hold.</summary>
+    public string? HoldId { get; init; }
 }
 
 /// <summary>A page of usage lines, newest first, and the cursor of the next page (null at the end).</summary>

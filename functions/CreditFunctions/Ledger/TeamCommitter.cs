@@ -13,7 +13,7 @@ namespace CreditFunctions.Ledger;
 /// Order of a commit and what a crash does at each step:
 /// <list type="number">
 /// <item>Take queued operations up to the row budget; answer repeats of recently committed keys from memory.</item>
-/// <item>Read what they need (charge lines, holds) and the wallets (cached with their ETags after the first read).</item>
+/// <item>Read what they need (charge lines, holds, including the holds charges draw from) and the wallets (cached with their ETags after the first read).</item>
 /// <item>Plan each against the batch's wallet copies; refusals (insufficient credits, …) write nothing and answer
 /// once their key is confirmed unknown (a known key answers with its stored first result).</item>
 /// <item>Submit one transaction: every line, idempotency record, ownership record, hold, and each wallet under its
@@ -284,12 +284,14 @@ internal sealed partial class TeamCommitter
     /// <summary>
     /// A refusal writes nothing, so neither its key nor its guesses were checked against storage. A repeat of a request
     /// that succeeded before (in another process, or before a restart) gets its stored first result; a charge refused
-    /// for credits on the guess "not owned yet" is planned again if the team does own the data (then it is free).
+    /// for credits (or for what is left of its hold) on the guess "not owned yet" is planned again if the team does own
+    /// the data (then it is free).
     /// </summary>
     private async Task ResolveRefusalsAsync(List<(LedgerOperation Op, LedgerResult Result)> refusals)
     {
         var keys = Task.WhenAll(refusals.Select(r => _store.GetIdempotencyAsync(_teamId, r.Op.IdempotencyKey, CancellationToken.None)));
-        var owned = Task.WhenAll(refusals.Select(r => r.Result.Status == LedgerStatus.InsufficientCredits && r.Op.AssumedNotOwnedKey is { } key
+        var owned = Task.WhenAll(refusals.Select(r => r.Result.Status is LedgerStatus.InsufficientCredits or LedgerStatus.HoldExhausted
+            && r.Op.AssumedNotOwnedKey is { } key
             ? _store.OwnershipExistsAsync(_teamId, key, CancellationToken.None)
             : Task.FromResult(false)));
         var (stored, isOwned) = (await keys.ConfigureAwait(false), await owned.ConfigureAwait(false));

@@ -16,7 +16,7 @@ internal sealed class GrantBucket
     public bool IsExpired(DateTimeOffset now) => ExpiresAt is { } e && e <= now;
 }
 
-/// <summary>An open hold as the wallet counts it.</summary>
+/// <summary>An open hold as the wallet counts it: what it still reserves (its amount minus charges drawn from it).</summary>
 internal sealed class OpenHold
 {
     public string Id { get; set; } = string.Empty;
@@ -173,4 +173,19 @@ internal sealed class WalletState
         Holds.Add(new OpenHold { Id = id, Amount = amount, ExpiresAt = expiresAt });
 
     public void RemoveHold(string id) => Holds.RemoveAll(h => h.Id == id);
+
+    /// <summary>What an unexpired open hold still reserves in this wallet; 0 when the wallet does not count it.</summary>
+    public long HeldFor(string id, DateTimeOffset now) => Holds.FirstOrDefault(h => h.Id == id && h.ExpiresAt > now)?.Amount ?? 0;
+
+    /// <summary>Charges <paramref name="amount"/> against an open hold: the hold's reservation shrinks by what it covers
+    /// and the balance is spent, so the available balance moves only by what the reservation did not cover. The hold
+    /// stays counted (possibly at 0) until it is settled or expires. The caller has checked availability.</summary>
+    public void DrawFromHold(string id, long amount, DateTimeOffset now)
+    {
+        if (Holds.FirstOrDefault(h => h.Id == id && h.ExpiresAt > now) is { } hold)
+        {
+            hold.Amount -= Math.Min(amount, hold.Amount);
+        }
+        Spend(amount, now);
+    }
 }
