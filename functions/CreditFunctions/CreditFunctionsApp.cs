@@ -3,6 +3,8 @@ using CreditFunctions.AzureStorage.Emulator;
 using CreditFunctions.AzureStorage.Tables;
 using CreditFunctions.Hosting;
 using CreditFunctions.Ledger;
+using CreditFunctions.Providers;
+using CreditFunctions.Waterfall;
 
 namespace CreditFunctions;
 
@@ -36,10 +38,15 @@ public static class CreditFunctionsApp
 
         var azurite = await LocalStorage.EnsureRunningAsync(appSettings, cancellationToken);
         builder.Services.AddLocalStorageLifetime(azurite);
+        var sandbox = await builder.Configuration.StartSandboxWhenNeededAsync(appSettings.IsUnderFunctionsHost, cancellationToken);
+        builder.Services.AddSandboxLifetime(sandbox);
+        var storage = azurite?.ConnectionString ?? appSettings.StorageConnectionString;
         builder.Services.AddSingleton(appSettings);
-        builder.Services.AddSingleton(new TableServiceClient(azurite?.ConnectionString ?? appSettings.StorageConnectionString));
+        builder.Services.AddSingleton(new TableServiceClient(storage));
         builder.Services.AddAuth(builder.Configuration, appSettings);
         builder.Services.AddLedger(builder.Configuration, AuthOptions.From(builder.Configuration, appSettings).SeedDemoTeam);
+        builder.Services.AddWaterfall(builder.Configuration, LocalSecretsKeyFile(appSettings));
+        builder.Services.AddDurableRuntime(builder.Configuration, appSettings, storage, registry => registry.AddWaterfall());
 
         var app = builder.Build();
         app.UseAuthentication();
@@ -47,9 +54,18 @@ public static class CreditFunctionsApp
         app.MapHealth();
         app.MapApiV1()
             .MapAuthEndpoints()
-            .MapLedgerEndpoints();
+            .MapLedgerEndpoints()
+            .MapWaterfallEndpoints();
         await app.Services.GetRequiredService<LedgerService>().InitializeAsync(cancellationToken);
+        await app.Services.InitializeWaterfallAsync(cancellationToken);
+        await app.Services.InitializeDurableAsync(cancellationToken);
         app.PrintBannerOnStart(azurite, console ?? Console.Out);
         return app;
     }
+
+    // A local run keeps a generated secrets key next to Azurite's data, so stored team keys survive restarts.
+    private static string? LocalSecretsKeyFile(AppSettings settings) =>
+        settings.IsUnderFunctionsHost || AzuriteProcess.FindRepositoryRoot() is not { } root
+            ? null
+            : Path.Combine(root, settings.LocalStorageFolder, "secrets.key");
 }

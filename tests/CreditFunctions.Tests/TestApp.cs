@@ -35,7 +35,7 @@ internal sealed class TestApp : IAsyncDisposable
     public TableClient Table => Services.GetRequiredService<TableServiceClient>().GetTableClient(TableName);
 
     public static async Task<TestApp> StartAsync(AzuriteFixture azurite, bool seedDemoTeam = false, TextWriter? console = null,
-        string? tableName = null, string? ledgerTable = null)
+        string? tableName = null, string? ledgerTable = null, IReadOnlyDictionary<string, string?>? extraSettings = null)
     {
         tableName ??= AzuriteFixture.NewName("teams");
         var app = await CreditFunctionsApp.BuildAsync([], new Dictionary<string, string?>
@@ -46,7 +46,12 @@ internal sealed class TestApp : IAsyncDisposable
             [AuthOptions.DemoSeedSetting] = seedDemoTeam ? "true" : "false",
             ["CREDITFUNCTIONS_LOCAL_PORT"] = "0",
             ["Logging:Console:LogLevel:Default"] = "None",
-        }, console ?? TextWriter.Null, TestContext.Current.CancellationToken);
+            ["CREDITFUNCTIONS_DURABLE_HUB"] = AzuriteFixture.NewName("hub"),
+            ["CREDITFUNCTIONS_ENRICHMENT_TABLE"] = AzuriteFixture.NewName("enrich"),
+            ["CREDITFUNCTIONS_SECRETS_KEY"] = Convert.ToBase64String(new byte[32]),
+            // Tests that need vendors pass the URL of a sandbox they started; the others never call one.
+            ["CREDITFUNCTIONS_SANDBOX_URL"] = "http://127.0.0.1:9",
+        }.Concat(extraSettings ?? new Dictionary<string, string?>()).GroupBy(kv => kv.Key).ToDictionary(g => g.Key, g => g.Last().Value), console ?? TextWriter.Null, TestContext.Current.CancellationToken);
         await app.StartAsync(TestContext.Current.CancellationToken);
         var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single();
         return new TestApp(app, new Uri(address), tableName);
