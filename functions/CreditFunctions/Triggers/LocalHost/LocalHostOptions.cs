@@ -25,8 +25,8 @@ public sealed record LocalHostOptions
     /// <summary>The configuration section that holds <c>host.json</c>, as the host's override settings name it.</summary>
     public const string HostJsonSection = "AzureFunctionsJobHost";
 
-    /// <summary>Whether the server delivers queue, blob and timer triggers itself. Default: on when no Functions host
-    /// started the process (<c>FUNCTIONS_CUSTOMHANDLER_PORT</c> unset), off under the host.</summary>
+    /// <summary>Whether the server delivers queue, blob and timer triggers itself: on by default when no Functions host
+    /// started the process (<c>FUNCTIONS_CUSTOMHANDLER_PORT</c> unset), and always off under the host.</summary>
     public bool Enabled { get; init; }
 
     /// <summary>The table of blob receipts and timer schedule status; default <c>localhost</c>.</summary>
@@ -65,9 +65,10 @@ public sealed record LocalHostOptions
         var queues = configuration.GetSection($"{HostJsonSection}:extensions:queues");
         return defaults with
         {
-            Enabled = configuration[EnabledSetting] is { Length: > 0 } enabled
-                ? (bool.TryParse(enabled, out var on) ? on : throw new InvalidOperationException($"{EnabledSetting} must be true or false."))
-                : !settings.IsUnderFunctionsHost,
+            // Never under the Functions host, whatever the setting says (Core Tools copy local.settings.json into the
+            // environment): the host delivers there, and two deliverers would race for every message.
+            Enabled = !settings.IsUnderFunctionsHost && (configuration[EnabledSetting] is not { Length: > 0 } enabled
+                || (bool.TryParse(enabled, out var on) ? on : throw new InvalidOperationException($"{EnabledSetting} must be true or false."))),
             TableName = configuration[TableSetting] is { Length: > 0 } table ? table : defaults.TableName,
             BlobQueueName = configuration[BlobQueueSetting] is { Length: > 0 } queue ? queue : defaults.BlobQueueName,
             BlobScanInterval = configuration[BlobScanSecondsSetting] is { Length: > 0 } scan
