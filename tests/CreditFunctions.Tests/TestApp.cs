@@ -11,8 +11,9 @@ using Microsoft.Extensions.DependencyInjection;
 namespace CreditFunctions.Tests;
 
 /// <summary>
-/// The real app, built by <see cref="CreditFunctionsApp.BuildAsync"/>, listening on a free port of 127.0.0.1, on the
-/// test Azurite with a table of its own.
+/// The real app, built by <see cref="CreditFunctionsApp.BuildAsync(string[], CreditFunctionsAppOptions, CancellationToken)"/>,
+/// listening on a free port of 127.0.0.1, on the test Azurite with tables of its own. Local-host mode is off unless
+/// <c>settings</c> turn it on (<c>CREDITFUNCTIONS_LOCALHOST=true</c>).
 /// </summary>
 internal sealed class TestApp : IAsyncDisposable
 {
@@ -35,23 +36,35 @@ internal sealed class TestApp : IAsyncDisposable
     public TableClient Table => Services.GetRequiredService<TableServiceClient>().GetTableClient(TableName);
 
     public static async Task<TestApp> StartAsync(AzuriteFixture azurite, bool seedDemoTeam = false, TextWriter? console = null,
-        string? tableName = null, string? ledgerTable = null, IReadOnlyDictionary<string, string?>? extraSettings = null)
+        string? tableName = null, string? ledgerTable = null, IReadOnlyDictionary<string, string?>? settings = null,
+        Action<IServiceCollection>? configureServices = null)
     {
         tableName ??= AzuriteFixture.NewName("teams");
-        var app = await CreditFunctionsApp.BuildAsync([], new Dictionary<string, string?>
+        var all = new Dictionary<string, string?>
         {
             ["AzureWebJobsStorage"] = azurite.ConnectionString,
             [AuthOptions.TableSetting] = tableName,
             ["CREDITFUNCTIONS_LEDGER_TABLE"] = ledgerTable ?? AzuriteFixture.NewName("ledger"),
             [AuthOptions.DemoSeedSetting] = seedDemoTeam ? "true" : "false",
             ["CREDITFUNCTIONS_LOCAL_PORT"] = "0",
+            ["CREDITFUNCTIONS_LOCALHOST"] = "false",
             ["Logging:Console:LogLevel:Default"] = "None",
             ["CREDITFUNCTIONS_DURABLE_HUB"] = AzuriteFixture.NewName("hub"),
             ["CREDITFUNCTIONS_ENRICHMENT_TABLE"] = AzuriteFixture.NewName("enrich"),
             ["CREDITFUNCTIONS_SECRETS_KEY"] = Convert.ToBase64String(new byte[32]),
             // Tests that need vendors pass the URL of a sandbox they started; the others never call one.
             ["CREDITFUNCTIONS_SANDBOX_URL"] = "http://127.0.0.1:9",
-        }.Concat(extraSettings ?? new Dictionary<string, string?>()).GroupBy(kv => kv.Key).ToDictionary(g => g.Key, g => g.Last().Value), console ?? TextWriter.Null, TestContext.Current.CancellationToken);
+        };
+        foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
+        {
+            all[key] = value;
+        }
+        var app = await CreditFunctionsApp.BuildAsync([], new CreditFunctionsAppOptions
+        {
+            Settings = all,
+            Console = console ?? TextWriter.Null,
+            ConfigureServices = configureServices,
+        }, TestContext.Current.CancellationToken);
         await app.StartAsync(TestContext.Current.CancellationToken);
         var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single();
         return new TestApp(app, new Uri(address), tableName);
@@ -84,6 +97,9 @@ internal sealed class TestApp : IAsyncDisposable
     }
 
     public Task<HttpResponseMessage> GetAsync(string path, string? key) => SendAsync(HttpMethod.Get, path, key);
+
+    /// <summary>Stops the app as Ctrl+C does: local-host mode drains what is under way.</summary>
+    public Task StopAsync() => _app.StopAsync(CancellationToken.None);
 
     public async ValueTask DisposeAsync()
     {

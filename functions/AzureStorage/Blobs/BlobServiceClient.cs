@@ -125,7 +125,7 @@ public class BlobServiceClient
     private static BlobClientContext CreateContext(StorageClientOptions? options, StorageAuth auth, string accountName)
     {
         options ??= new StorageClientOptions();
-        var pipeline = new StoragePipeline(options, auth, tableService: false);
+        var pipeline = new StoragePipeline(options, auth, StorageService.Blob);
         return new BlobClientContext(pipeline, accountName, auth.SharedKey, auth.Token, options.ServiceVersion);
     }
 }

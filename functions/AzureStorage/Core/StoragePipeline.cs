@@ -4,6 +4,14 @@ using Azure.Core.Pipeline;
 
 namespace CreditFunctions.AzureStorage;
 
+/// <summary>The storage service a pipeline talks to.</summary>
+internal enum StorageService
+{
+    Blob,
+    Queue,
+    Table,
+}
+
 /// <summary>How a client authenticates: a Shared Key or a Microsoft Entra ID token credential.</summary>
 internal readonly record struct StorageAuth(StorageSharedKeyCredential? SharedKey, TokenCredential? Token)
 {
@@ -26,11 +34,11 @@ internal sealed class StoragePipeline
 {
     private readonly HttpPipeline _pipeline;
 
-    public StoragePipeline(StorageClientOptions? options, StorageAuth auth, bool tableService)
+    public StoragePipeline(StorageClientOptions? options, StorageAuth auth, StorageService service)
     {
         options ??= new StorageClientOptions();
         HttpPipelinePolicy authPolicy = auth.SharedKey is not null
-            ? new SharedKeyPolicy(auth.SharedKey, tableService, options.Clock)
+            ? new SharedKeyPolicy(auth.SharedKey, service == StorageService.Table, options.Clock)
             : new BearerTokenAuthenticationPolicy(auth.Token!, StorageAuth.StorageScope);
         var pipelineOptions = new HttpPipelineOptions(options)
         {
@@ -38,6 +46,8 @@ internal sealed class StoragePipeline
         };
         pipelineOptions.PerCallPolicies.Add(new VersionPolicy(options.ServiceVersion));
         pipelineOptions.PerRetryPolicies.Add(authPolicy);
+        // Last per-try policy: it measures each attempt on the wire, retries counted one by one.
+        pipelineOptions.PerRetryPolicies.Add(new StorageMetricsPolicy(service));
         _pipeline = HttpPipelineBuilder.Build(pipelineOptions);
     }
 

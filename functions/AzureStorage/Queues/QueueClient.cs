@@ -41,7 +41,7 @@ public class QueueClient
         Name = queueName;
         AccountName = StorageConnectionString.AccountNameFromEndpoint(connection.QueueEndpoint);
         _options = options as QueueClientOptions;
-        _pipeline = new StoragePipeline(options, StorageAuth.From(connection, null), tableService: false);
+        _pipeline = new StoragePipeline(options, StorageAuth.From(connection, null), StorageService.Queue);
     }
 
     /// <summary>For mocking only: a client that sends nothing.</summary>

@@ -69,7 +69,7 @@ public class QueueServiceClient
         Uri = new Uri(serviceUri.GetLeftPart(UriPartial.Path).TrimEnd('/'));
         AccountName = StorageConnectionString.AccountNameFromEndpoint(Uri);
         _queueOptions = options as QueueClientOptions;
-        _pipeline = new StoragePipeline(options, auth, tableService: false);
+        _pipeline = new StoragePipeline(options, auth, StorageService.Queue);
     }
 
     /// <summary>The Queue service endpoint, without a trailing slash.</summary>

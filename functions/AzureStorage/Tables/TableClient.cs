@@ -33,7 +33,7 @@ public sealed class TableClient
 
     /// <summary>Connects to one table with a connection string that carries an account key.</summary>
     public TableClient(string connectionString, string tableName, StorageClientOptions? options = null)
-        : this(new StoragePipeline(options, StorageAuth.From(StorageConnectionString.Parse(connectionString), null), tableService: true),
+        : this(new StoragePipeline(options, StorageAuth.From(StorageConnectionString.Parse(connectionString), null), StorageService.Table),
             StorageConnectionString.Parse(connectionString).TableEndpoint, tableName)
     {
     }

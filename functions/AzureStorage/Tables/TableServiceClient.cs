@@ -69,7 +69,7 @@ public sealed class TableServiceClient
     private TableServiceClient(Uri endpoint, StorageAuth auth, StorageClientOptions? options)
     {
         Endpoint = endpoint;
-        _pipeline = new StoragePipeline(options, auth, tableService: true);
+        _pipeline = new StoragePipeline(options, auth, StorageService.Table);
     }
 
     /// <summary>The service endpoint.</summary>

@@ -26,6 +26,8 @@ public static class OperatorCommands
 
           teams create --team <teamId> --admin <userId>
               Create a team and issue its first admin's key.
+          teams set-plan --team <teamId> --plan <planId>
+              Put a team on a plan (Ledger/plans.json); the daily plan-grants timer grants its monthly allocation.
           keys create --team <teamId> --user <userId> --role admin|member
               Issue a key.
           keys list --team <teamId>
@@ -65,6 +67,7 @@ public static class OperatorCommands
         string[] allowed = command switch
         {
             "teams create" => ["--team", "--admin"],
+            "teams set-plan" => ["--team", "--plan"],
             "keys create" => ["--team", "--user", "--role"],
             "keys list" => ["--team"],
             "keys revoke" => ["--team", "--key-id"],
@@ -85,9 +88,13 @@ public static class OperatorCommands
         }
         // The create commands leave validation to the stores, which report every bad field at once; list and revoke
         // would only answer "no such team" or "no such key" to a malformed id.
-        if (command is "keys list" or "keys revoke" or "credits allocate" && !AuthInput.IsTeamId(options["--team"]))
+        if (command is "keys list" or "keys revoke" or "credits allocate" or "teams set-plan" && !AuthInput.IsTeamId(options["--team"]))
         {
             return await UsageAsync(error, $"--team: Must be {AuthInput.TeamIdRule}.").ConfigureAwait(false);
+        }
+        if (options.TryGetValue("--plan", out var planOption) && Ledger.PlanCatalog.Default.Find(planOption) is null)
+        {
+            return await UsageAsync(error, $"--plan: Must be one of the plans in plans.json: {string.Join(", ", Ledger.PlanCatalog.Default.Plans.Select(p => p.Id))}.").ConfigureAwait(false);
         }
         if (options.TryGetValue("--key-id", out var keyIdOption) && !ApiKeyToken.IsKeyId(keyIdOption))
         {
@@ -100,13 +107,15 @@ public static class OperatorCommands
         var settings = AppSettings.From(configuration);
         var auth = AuthOptions.From(configuration, settings);
         await using var azurite = await LocalStorage.EnsureRunningAsync(settings, cancellationToken).ConfigureAwait(false);
-        var service = new TableServiceClient(azurite?.ConnectionString ?? settings.StorageConnectionString);
+        configuration.UseStartedStorage(settings, azurite);
+        var service = StorageAccount.From(configuration).CreateTableServiceClient();
         var table = service.GetTableClient(auth.TableName);
         var teamId = options["--team"];
         return command switch
         {
             "teams create" => await CreateTeamAsync(new TeamStore(table), teamId, options["--admin"], output, error, cancellationToken).ConfigureAwait(false),
             "keys create" => await CreateKeyAsync(new ApiKeyStore(table), teamId, options["--user"], options["--role"], output, error, cancellationToken).ConfigureAwait(false),
+            "teams set-plan" => await SetPlanAsync(new TeamStore(table), teamId, options["--plan"], output, error, cancellationToken).ConfigureAwait(false),
             "keys list" => await ListKeysAsync(new TeamStore(table), new ApiKeyStore(table), teamId, output, error, cancellationToken).ConfigureAwait(false),
             "credits allocate" => await Ledger.PlanAllocation.RunAsync(new TeamStore(table),
                 new Ledger.LedgerService(service, Ledger.Catalog.Default, Ledger.LedgerSetup.Options(configuration), TimeProvider.System,
@@ -131,6 +140,17 @@ public static class OperatorCommands
             default:
                 return await InvalidAsync(error, created.Errors).ConfigureAwait(false);
         }
+    }
+
+    private static async Task<int> SetPlanAsync(TeamStore teams, string teamId, string plan, TextWriter output, TextWriter error, CancellationToken ct)
+    {
+        if (!await teams.SetPlanAsync(teamId, plan, ct).ConfigureAwait(false))
+        {
+            await error.WriteLineAsync($"There is no team '{teamId}'; nothing was written.").ConfigureAwait(false);
+            return Refused;
+        }
+        await output.WriteLineAsync($"Team '{teamId}' is on plan '{plan}'; the plan-grants timer grants its monthly allocation.").ConfigureAwait(false);
+        return Done;
     }
 
     private static async Task<int> CreateKeyAsync(ApiKeyStore keys, string teamId, string user, string role, TextWriter output, TextWriter error, CancellationToken ct)

@@ -102,6 +102,63 @@ public sealed class TeamStore
         return row is null ? null : new TeamRecord(row.PartitionKey, row.CreatedAt ?? default, row.FirstAdminUserId ?? string.Empty);
     }
 
+    /// <summary>
+    /// Puts team <paramref name="teamId"/> on plan <paramref name="planId"/> (null: on none), under the team row's
+    /// ETag (a concurrent change is read again, never overwritten). False when there is no such team.
+    /// </summary>
+    public async Task<bool> SetPlanAsync(string teamId, string? planId, CancellationToken cancellationToken = default)
+    {
+        if (!AuthInput.IsTeamId(teamId))
+        {
+            return false;
+        }
+        while (true)
+        {
+            var row = await _table.GetEntityIfExistsAsync<TeamEntity>(teamId, TeamEntity.Row, cancellationToken).ConfigureAwait(false);
+            if (row is null)
+            {
+                return false;
+            }
+            if (row.Plan == planId)
+            {
+                return true;
+            }
+            row.Plan = planId;
+            try
+            {
+                await _table.UpdateEntityAsync(row, row.ETag, TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
+                return true;
+            }
+            catch (RequestFailedException ex) when (ex.Status == 412)
+            {
+                // A key was created meanwhile (it touches the team row): read again.
+            }
+        }
+    }
+
+    /// <summary>Every team on a plan, with its plan id. Reads the whole table (one row per team matches): meant for
+    /// the daily plan grants, not for requests. Empty when the table does not exist yet.</summary>
+    public async Task<IReadOnlyList<(string TeamId, string PlanId)>> ListPlansAsync(CancellationToken cancellationToken = default)
+    {
+        var filter = TableQueryFilter.Create($"RowKey eq {TeamEntity.Row}");
+        var teams = new List<(string, string)>();
+        try
+        {
+            await foreach (var row in _table.QueryAsync<TeamEntity>(filter, cancellationToken: cancellationToken).ConfigureAwait(false))
+            {
+                if (row.Plan is { Length: > 0 } plan)
+                {
+                    teams.Add((row.PartitionKey, plan));
+                }
+            }
+        }
+        catch (RequestFailedException ex) when (ex.Status == 404)
+        {
+            return [];
+        }
+        return teams;
+    }
+
     private async Task EnsureTableAsync(CancellationToken cancellationToken)
     {
         if (!_tableReady)
@@ -128,11 +185,15 @@ internal sealed class TeamEntity : ITableEntity<TeamEntity>
     /// <summary>Touched by every key creation, in the key's transaction: the write that proves the team exists.</summary>
     public DateTimeOffset? LastKeyCreatedAt { get; set; }
 
+    /// <summary>The plan whose monthly allocation the team gets (see PlanGrants); null when on none.</summary>
+    public string? Plan { get; set; }
+
     public void WriteProperties(TableEntityWriter writer)
     {
         writer.Write(nameof(CreatedAt), CreatedAt);
         writer.Write(nameof(FirstAdminUserId), FirstAdminUserId);
         writer.Write(nameof(LastKeyCreatedAt), LastKeyCreatedAt);
+        writer.Write(nameof(Plan), Plan);
     }
 
     public static TeamEntity ReadEntity(TableEntityReader reader) => new()
@@ -140,5 +201,6 @@ internal sealed class TeamEntity : ITableEntity<TeamEntity>
         CreatedAt = reader.GetDateTimeOffset(nameof(CreatedAt)),
         FirstAdminUserId = reader.GetString(nameof(FirstAdminUserId)),
         LastKeyCreatedAt = reader.GetDateTimeOffset(nameof(LastKeyCreatedAt)),
+        Plan = reader.GetString(nameof(Plan)),
     };
 }

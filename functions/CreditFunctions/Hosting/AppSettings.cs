@@ -3,8 +3,13 @@ namespace CreditFunctions.Hosting;
 /// <summary>The settings the app reads, with their local defaults (see local.settings.sample.json).</summary>
 public sealed record AppSettings
 {
-    /// <summary>The storage connection (<c>AzureWebJobsStorage</c>); defaults to Azurite on its default ports.</summary>
-    public string StorageConnectionString { get; init; } = "UseDevelopmentStorage=true";
+    /// <summary>The storage connection string (<c>AzureWebJobsStorage</c>); defaults to Azurite on its default ports.
+    /// Null when the storage is reached by identity (<c>AzureWebJobsStorage__accountName</c> and the like, see
+    /// <see cref="StorageAccount"/>) rather than by a connection string.</summary>
+    public string? StorageConnectionString { get; init; } = DevelopmentStorage;
+
+    /// <summary>The development storage connection string.</summary>
+    public const string DevelopmentStorage = "UseDevelopmentStorage=true";
 
     /// <summary>The port the Functions host asks the custom handler to listen on; null when no host is present
     /// (local-host mode).</summary>
@@ -25,7 +30,9 @@ public sealed record AppSettings
         var defaults = new AppSettings();
         return new AppSettings
         {
-            StorageConnectionString = configuration["AzureWebJobsStorage"] is { Length: > 0 } storage ? storage : defaults.StorageConnectionString,
+            StorageConnectionString = configuration["AzureWebJobsStorage"] is { Length: > 0 } storage
+                ? storage
+                : (configuration.GetSection("AzureWebJobsStorage").Exists() ? null : defaults.StorageConnectionString),
             CustomHandlerPort = int.TryParse(configuration["FUNCTIONS_CUSTOMHANDLER_PORT"], out var port) ? port : null,
             LocalPort = int.TryParse(configuration["CREDITFUNCTIONS_LOCAL_PORT"], out var local) ? local : defaults.LocalPort,
             LocalStorageFolder = configuration["CREDITFUNCTIONS_LOCAL_STORAGE_FOLDER"] is { Length: > 0 } folder ? folder : defaults.LocalStorageFolder,

@@ -12,7 +12,7 @@ internal static class LocalStorage
 {
     public static async Task<AzuriteProcess?> EnsureRunningAsync(AppSettings settings, CancellationToken cancellationToken)
     {
-        if (settings.IsUnderFunctionsHost || !settings.StorageConnectionString.Contains("UseDevelopmentStorage=true", StringComparison.OrdinalIgnoreCase))
+        if (settings.IsUnderFunctionsHost || settings.StorageConnectionString?.Contains("UseDevelopmentStorage=true", StringComparison.OrdinalIgnoreCase) != true)
         {
             return null;
         }
@@ -39,6 +39,22 @@ internal static class LocalStorage
             QueuePort = connection.QueueEndpoint.Port,
             TablePort = connection.TableEndpoint.Port,
         }, cancellationToken);
+    }
+
+    /// <summary>
+    /// Points <c>AzureWebJobsStorage</c> at the Azurite this run started, or at the development storage when no
+    /// storage is configured at all (outside the Functions host), so that <see cref="StorageAccount.From"/> finds it.
+    /// </summary>
+    public static void UseStartedStorage(this IConfigurationBuilder configuration, AppSettings settings, AzuriteProcess? azurite)
+    {
+        if (azurite is not null)
+        {
+            configuration.AddInMemoryCollection([new("AzureWebJobsStorage", azurite.ConnectionString)]);
+        }
+        else if (!settings.IsUnderFunctionsHost && settings.StorageConnectionString is { } connection)
+        {
+            configuration.AddInMemoryCollection([new("AzureWebJobsStorage", connection)]);
+        }
     }
 
     /// <summary>Stops <paramref name="azurite"/> (when this run started one) after the server has stopped.</summary>

@@ -1,5 +1,7 @@
 using CreditFunctions.Auth;
 using CreditFunctions.AzureStorage.Emulator;
+using CreditFunctions.Triggers;
+using CreditFunctions.Triggers.LocalHost;
 
 namespace CreditFunctions.Hosting;
 
@@ -20,6 +22,21 @@ internal static class StartupBanner
             console.WriteLine(azurite is null
                 ? "Storage: using the Azurite already listening for the configured connection."
                 : $"Storage: started Azurite with data in {settings.LocalStorageFolder}/: {azurite.Connection}");
+            var localHost = app.Services.GetRequiredService<LocalHostOptions>().Enabled;
+            console.WriteLine(localHost
+                ? "Local-host mode: this server delivers its queue, blob and timer triggers itself (host.json's queue rules)."
+                : "Local-host mode is off: nothing delivers queue, blob or timer triggers.");
+            foreach (var function in app.Services.GetRequiredService<FunctionsCatalog>().Functions)
+            {
+                console.WriteLine(function.Trigger switch
+                {
+                    HttpTrigger http => $"  {function.Name}: HTTP {url}/api/{http.Route}",
+                    QueueTrigger queue => $"  {function.Name}: queue {queue.QueueName} -> POST {url}/{function.Name}",
+                    BlobTrigger blob => $"  {function.Name}: blob {blob.Path} -> POST {url}/{function.Name}",
+                    TimerTrigger timer => $"  {function.Name}: timer {timer.Schedule} (UTC) -> POST {url}/{function.Name}",
+                    _ => $"  {function.Name}",
+                });
+            }
             if (app.Services.GetService<DemoSeed>() is { Keys.Count: > 0 } demo)
             {
                 // Printed, never logged: the keys exist nowhere else, and logs travel further than a terminal.

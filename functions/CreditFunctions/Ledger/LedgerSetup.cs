@@ -1,4 +1,6 @@
+using CreditFunctions.Auth;
 using CreditFunctions.AzureStorage.Tables;
+using CreditFunctions.Triggers;
 using Microsoft.Extensions.Logging;
 
 namespace CreditFunctions.Ledger;
@@ -12,9 +14,11 @@ public static class LedgerSetup
         TableName = configuration["CREDITFUNCTIONS_LEDGER_TABLE"] is { Length: > 0 } table ? table : new LedgerOptions().TableName,
     };
 
-    /// <summary>Adds <see cref="LedgerService"/> on the app's <see cref="TableServiceClient"/> with the embedded catalog.
+    /// <summary>Adds <see cref="LedgerService"/> on the app's <see cref="TableServiceClient"/> with the embedded catalog,
+    /// the plans and the <c>plan-grants</c> timer function (<see cref="PlanGrants"/>, daily at 00:05 UTC).
     /// Settings: <c>CREDITFUNCTIONS_LEDGER_TABLE</c> (default <c>ledger</c>). With <paramref name="grantDemoCredits"/>
-    /// (a local run that seeds the demo team) the demo team gets a monthly allocation.</summary>
+    /// (a local run that seeds the demo team) the demo team is put on the <c>demo</c> plan and gets this month's
+    /// allocation at start.</summary>
     public static IServiceCollection AddLedger(this IServiceCollection services, IConfiguration configuration, bool grantDemoCredits)
     {
         var options = Options(configuration);
@@ -23,6 +27,10 @@ public static class LedgerSetup
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(sp => new LedgerService(sp.GetRequiredService<TableServiceClient>(), sp.GetRequiredService<Catalog>(), options,
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<LedgerService>>()));
+        services.AddSingleton(PlanCatalog.Default);
+        services.AddSingleton<PlanGrants>();
+        services.AddTimerFunction(PlanGrants.FunctionName, new TimerTrigger(PlanGrants.Schedule),
+            (_, sp, ct) => sp.GetRequiredService<PlanGrants>().RunAsync(ct));
         if (grantDemoCredits)
         {
             services.AddHostedService<DemoCredits>();

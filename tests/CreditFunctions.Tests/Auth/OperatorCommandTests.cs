@@ -36,6 +36,21 @@ public sealed class OperatorCommandTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task Teams_set_plan_puts_a_team_on_a_plan_that_plan_grants_then_allocates()
+    {
+        var team = AzuriteFixture.NewName("team");
+        Assert.Equal(0, (await RunAsync("teams", "create", "--team", team, "--admin", "ada")).ExitCode);
+
+        var set = await RunAsync("teams", "set-plan", "--team", team, "--plan", "demo");
+        var unknownPlan = await RunAsync("teams", "set-plan", "--team", team, "--plan", "platinum");
+        var noTeam = await RunAsync("teams", "set-plan", "--team", AzuriteFixture.NewName("nosuch"), "--plan", "demo");
+
+        Assert.Equal((0, 2, 1), (set.ExitCode, unknownPlan.ExitCode, noTeam.ExitCode));
+        await using var app = await TestApp.StartAsync(azurite, tableName: _table, ledgerTable: _ledgerTable);
+        Assert.Contains((team, "demo"), await app.Teams.ListPlansAsync(Ct));
+    }
+
+    [Fact]
     public async Task Teams_create_prints_an_admin_key_alone_on_the_last_line_and_that_key_authenticates()
     {
         var team = AzuriteFixture.NewName("team");

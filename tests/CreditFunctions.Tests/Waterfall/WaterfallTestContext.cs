@@ -37,7 +37,7 @@ internal sealed class WaterfallTestContext : IAsyncDisposable
         sandbox.Reset();
         var settings = SandboxProcess.DefaultKeySettings.ToDictionary(k => k.Key, k => (string?)k.Value);
         settings[ProviderCatalog.SandboxUrlSetting] = sandbox.Server.BaseAddress.ToString();
-        var app = await TestApp.StartAsync(azurite, extraSettings: settings);
+        var app = await TestApp.StartAsync(azurite, settings: settings);
         var (team, admin) = await app.NewTeamAsync();
         var context = new WaterfallTestContext(app, sandbox, team, admin.Key);
         await context.GrantAsync("email", email);
