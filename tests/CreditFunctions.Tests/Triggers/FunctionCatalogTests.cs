@@ -11,11 +11,12 @@ public sealed class FunctionCatalogTests
     private static Task Nothing<T>(T _, IServiceProvider __, CancellationToken ___) => Task.CompletedTask;
 
     [Fact]
-    public void The_app_declares_the_forwarded_api_function_and_the_daily_plan_grants_timer()
+    public void The_app_declares_the_forwarded_api_function_the_durable_work_queue_and_the_daily_plan_grants_timer()
     {
         var catalog = CreditFunctionsApp.DeclaredFunctions();
 
-        Assert.Equal(["api", "plan-grants"], catalog.Functions.Select(f => f.Name));
+        Assert.Equal(["api", "durable-work", "plan-grants"], catalog.Functions.Select(f => f.Name).Order());
+        Assert.Equal("%CREDITFUNCTIONS_DURABLE_HUB%-work", Assert.IsType<QueueTrigger>(catalog.Find("durable-work")!.Trigger).QueueName);
         var api = Assert.IsType<HttpTrigger>(catalog.Find("api")!.Trigger);
         Assert.Equal("{*path}", api.Route);
         var grants = Assert.IsType<TimerTrigger>(catalog.Find(PlanGrants.FunctionName)!.Trigger);
@@ -62,7 +63,7 @@ public sealed class FunctionCatalogTests
             var exit = await FunctionsCommand.RunAsync(["functions", "generate", folder], CreditFunctionsApp.DeclaredFunctions(), output, TextWriter.Null);
 
             Assert.Equal(0, exit);
-            Assert.Equal(["api", "plan-grants"], Directory.GetDirectories(folder).Select(Path.GetFileName).Order());
+            Assert.Equal(["api", "durable-work", "plan-grants"], Directory.GetDirectories(folder).Select(Path.GetFileName).Order());
             using var json = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(folder, "plan-grants", "function.json"), TestContext.Current.CancellationToken));
             Assert.Equal("timerTrigger", json.RootElement.GetProperty("bindings")[0].GetProperty("type").GetString());
         }
