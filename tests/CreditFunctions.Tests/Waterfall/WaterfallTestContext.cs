@@ -32,12 +32,17 @@ internal sealed class WaterfallTestContext : IAsyncDisposable
 
     public LedgerService Ledger => App.Services.GetRequiredService<LedgerService>();
 
-    public static async Task<WaterfallTestContext> StartAsync(AzuriteFixture azurite, SandboxVendors sandbox, decimal email = 100, decimal phone = 100)
+    public static async Task<WaterfallTestContext> StartAsync(AzuriteFixture azurite, SandboxVendors sandbox, decimal email = 100, decimal phone = 100,
+        IReadOnlyDictionary<string, string?>? settings = null)
     {
         sandbox.Reset();
-        var settings = SandboxProcess.DefaultKeySettings.ToDictionary(k => k.Key, k => (string?)k.Value);
-        settings[ProviderCatalog.SandboxUrlSetting] = sandbox.Server.BaseAddress.ToString();
-        var app = await TestApp.StartAsync(azurite, settings: settings);
+        var all = SandboxProcess.DefaultKeySettings.ToDictionary(k => k.Key, k => (string?)k.Value);
+        all[ProviderCatalog.SandboxUrlSetting] = sandbox.Server.BaseAddress.ToString();
+        foreach (var (name, value) in settings ?? new Dictionary<string, string?>())
+        {
+            all[name] = value;
+        }
+        var app = await TestApp.StartAsync(azurite, settings: all);
         var (team, admin) = await app.NewTeamAsync();
         var context = new WaterfallTestContext(app, sandbox, team, admin.Key);
         await context.GrantAsync("email", email);
@@ -67,6 +72,9 @@ internal sealed class WaterfallTestContext : IAsyncDisposable
         }
         return await App.Client.SendAsync(request, Ct);
     }
+
+    public Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, object body) =>
+        App.SendAsync(method, path, Key, JsonContent.Create(body));
 
     public async Task<JsonElement> RevealAsync(Person person, params string[] data)
     {
