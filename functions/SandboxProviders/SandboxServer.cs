@@ -75,6 +75,7 @@ public sealed class SandboxServer : IAsyncDisposable
         var app = builder.Build();
         app.MapAdmin(people, vendors);
         app.MapVendors(people, vendors);
+        app.MapWebhookInbox();
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
         return new SandboxServer(app, new Uri(address.TrimEnd('/') + "/"), people, vendors);

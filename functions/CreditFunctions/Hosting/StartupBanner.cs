@@ -22,6 +22,11 @@ internal static class StartupBanner
             console.WriteLine(azurite is null
                 ? "Storage: using the Azurite already listening for the configured connection."
                 : $"Storage: started Azurite with data in {settings.LocalStorageFolder}/: {azurite.Connection}");
+            if (app.Configuration[Providers.ProviderCatalog.SandboxUrlSetting] is { Length: > 0 } sandbox)
+            {
+                var root = sandbox.TrimEnd('/');
+                console.WriteLine($"Sandbox vendors: {root} (demo people: {root}/_admin/people/sample?knownBy=leadmine&take=3, webhook inbox: {root}/_webhooks/demo)");
+            }
             var localHost = app.Services.GetRequiredService<LocalHostOptions>().Enabled;
             console.WriteLine(localHost
                 ? "Local-host mode: this server delivers its queue, blob and timer triggers itself (host.json's queue rules)."
