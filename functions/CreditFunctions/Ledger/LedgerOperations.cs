@@ -149,7 +149,6 @@ internal sealed class ChargeOperation(ChargeRequest request, CatalogAction actio
                 {
                     wallet.DrawFromHold(hold.HoldId, price, plan.Now);
                     hold.Drawn += price;
-                    plan.UpdateHold(hold, this);
                 }
                 plan.Touch(wallet);
             }
@@ -157,6 +156,12 @@ internal sealed class ChargeOperation(ChargeRequest request, CatalogAction actio
             {
                 plan.AddOwnership(ownershipKey, action.DataType!, request.SubjectId!, lineId, this);
             }
+        }
+        if (hold is not null)
+        {
+            // Written under the ETag it was read with even when nothing was drawn (a free line): a settle committed
+            // meanwhile by another process fails this commit, and the charge is planned again against the settled hold.
+            plan.UpdateHold(hold, this);
         }
         plan.AddLine(new LineRow
         {

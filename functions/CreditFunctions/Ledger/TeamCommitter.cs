@@ -14,8 +14,10 @@ namespace CreditFunctions.Ledger;
 /// <list type="number">
 /// <item>Take queued operations up to the row budget; answer repeats of recently committed keys from memory.</item>
 /// <item>Read what they need (charge lines, holds, including the holds charges draw from) and the wallets (cached with their ETags after the first read).</item>
-/// <item>Plan each against the batch's wallet copies; refusals (insufficient credits, …) write nothing and answer
-/// once their key is confirmed unknown (a known key answers with its stored first result).</item>
+/// <item>Plan each against the batch's wallet copies; refusals (insufficient credits, …) write nothing. They are
+/// answered only once the batch they were planned in has committed (or planned nothing to commit), so a refusal never
+/// rests on planned state that did not commit, and only once their key is confirmed unknown (a known key answers with
+/// its stored first result).</item>
 /// <item>Submit one transaction: every line, idempotency record, ownership record, hold, and each wallet under its
 /// ETag. It applies whole or not at all, so a crash before or during it loses nothing that was answered.</item>
 /// <item>On a rejected row the cause is traced by its index: a known idempotency key answers with the stored first
@@ -171,12 +173,9 @@ internal sealed partial class TeamCommitter
                 plan.AddIdempotency(op, result);
                 planned.Add((op, result));
             }
-            if (refusals.Count > 0)
-            {
-                await ResolveRefusalsAsync(refusals).ConfigureAwait(false);
-            }
             if (planned.Count == 0)
             {
+                await ResolveRefusalsAsync(refusals).ConfigureAwait(false);
                 CompleteFollowers(followers);
                 return;
             }
@@ -189,6 +188,8 @@ internal sealed partial class TeamCommitter
             }
             catch (TableTransactionFailedException ex)
             {
+                // The refusals of this batch are planned again with the rest: the state they were refused against
+                // (e.g. a hold drawn down by operations that did not commit) may never have existed.
                 pending = await ResolveConflictAsync(ex, rows, pending).ConfigureAwait(false);
                 continue;
             }
@@ -218,6 +219,7 @@ internal sealed partial class TeamCommitter
                 Remember(op, result);
                 op.Complete(result);
             }
+            await ResolveRefusalsAsync(refusals).ConfigureAwait(false);
             CompleteFollowers(followers);
             return;
         }
@@ -289,6 +291,10 @@ internal sealed partial class TeamCommitter
     /// </summary>
     private async Task ResolveRefusalsAsync(List<(LedgerOperation Op, LedgerResult Result)> refusals)
     {
+        if (refusals.Count == 0)
+        {
+            return;
+        }
         var keys = Task.WhenAll(refusals.Select(r => _store.GetIdempotencyAsync(_teamId, r.Op.IdempotencyKey, CancellationToken.None)));
         var owned = Task.WhenAll(refusals.Select(r => r.Result.Status is LedgerStatus.InsufficientCredits or LedgerStatus.HoldExhausted
             && r.Op.AssumedNotOwnedKey is { } key

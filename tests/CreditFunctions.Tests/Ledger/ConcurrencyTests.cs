@@ -122,4 +122,59 @@ public sealed class ConcurrencyTests(AzuriteFixture azurite)
         Assert.Equal(0m, await ctx.AvailableAsync("t1", "phone"));
         await ctx.AssertVerifiedAsync("t1");
     }
+
+    [Fact]
+    public async Task Many_parallel_draws_on_one_hold_from_two_processes_never_exceed_it()
+    {
+        var ctx = await LedgerTestContext.CreateAsync(azurite);
+        await ctx.GrantAsync("t1", "email", 100);
+        var hold = (await ctx.Ledger.PlaceHoldAsync(new HoldRequest("t1", "ada", "waterfall_enrichment", "waterfall_email", Credits.FromDecimal(20),
+            ctx.Clock.Now.AddDays(1), "job-9"))).HoldId!;
+        var faultsA = new FaultInjectionPolicy(0.10, seed: 3);
+        var faultsB = new FaultInjectionPolicy(0.10, seed: 4);
+        var processes = new[] { ctx.NewLedger(faultsA), ctx.NewLedger(faultsB) };
+        var random = new Random(7);
+        var keys = Enumerable.Range(0, 60).Select(i => $"job-9:person-{i}").ToList();
+        var requests = keys.Concat(Enumerable.Range(0, 20).Select(_ => keys[random.Next(keys.Count)])).OrderBy(_ => random.Next()).ToList();
+
+        var replies = await Task.WhenAll(requests.Select((key, i) => WithRetriesAsync(() => processes[i % 2].ChargeAsync(
+                new ChargeRequest("t1", "ada", "waterfall_enrichment", "waterfall_email", key) { SubjectId = key, HoldId = hold }))
+            .ContinueWith(t => (key, t.Result), TaskScheduler.Default)));
+
+        foreach (var group in replies.GroupBy(r => r.key))
+        {
+            Assert.Single(group.Select(r => (r.Result.Status, r.Result.LineId)).Distinct());
+        }
+        var charged = replies.Where(r => r.Result.Status == LedgerStatus.Charged).Select(r => r.key).Distinct().Count();
+        Assert.Equal(20, charged);
+        Assert.All(replies, r => Assert.Contains(r.Result.Status, new[] { LedgerStatus.Charged, LedgerStatus.HoldExhausted }));
+        var balance = await ctx.BalanceAsync("t1", "email");
+        Assert.Equal((80m, 0m, 80m), (balance.Available.Value, balance.Held.Value, balance.Balance.Value));
+        Assert.Equal(20, (await ctx.UsageAsync("t1")).Count);
+        await ctx.AssertVerifiedAsync("t1");
+    }
+
+    [Fact]
+    public async Task Draws_racing_a_void_are_charged_before_it_or_refused_after_it()
+    {
+        var ctx = await LedgerTestContext.CreateAsync(azurite);
+        await ctx.GrantAsync("t1", "email", 100);
+        var hold = (await ctx.Ledger.PlaceHoldAsync(new HoldRequest("t1", "ada", "waterfall_enrichment", "waterfall_email", Credits.FromDecimal(20),
+            ctx.Clock.Now.AddDays(1), "job-9"))).HoldId!;
+        var processes = new[] { ctx.Ledger, ctx.NewLedger() };
+
+        var draws = Enumerable.Range(0, 30).Select(i => processes[i % 2].ChargeAsync(
+            new ChargeRequest("t1", "ada", "waterfall_enrichment", "waterfall_email", $"k{i}") { SubjectId = $"p{i}", HoldId = hold })).ToList();
+        var voided = await processes[1].VoidHoldAsync(new VoidRequest("t1", "ada", hold, "void-job-9"));
+        var results = await Task.WhenAll(draws);
+
+        Assert.Equal(LedgerStatus.HoldVoided, voided.Status);
+        var charged = results.Count(r => r.Status == LedgerStatus.Charged);
+        Assert.Equal(20m, charged + voided.Released!.Value.Value);
+        Assert.All(results, r => Assert.Contains(r.Status, new[] { LedgerStatus.Charged, LedgerStatus.HoldAlreadyVoided, LedgerStatus.HoldExhausted }));
+        var balance = await ctx.BalanceAsync("t1", "email");
+        Assert.Equal((100m - charged, 0m), (balance.Available.Value, balance.Held.Value));
+        Assert.Equal(charged, (await ctx.UsageAsync("t1")).Count);
+        await ctx.AssertVerifiedAsync("t1");
+    }
 }

@@ -99,6 +99,7 @@ public sealed class LedgerApiTests(AzuriteFixture azurite)
     [InlineData("""{"feature":"email","action":"email_reveal"}""", "subjectId")]
     [InlineData("""{"feature":"email","action":"email_reveal","subjectId":"p","unknown":1}""", "unknown")]
     [InlineData("""{"feature":"email","action":"email_reveal","subjectId":7}""", "subjectId")]
+    [InlineData("""{"feature":"email","action":"email_reveal","subjectId":"p","holdId":"not-a-hold"}""", "holdId")]
     [InlineData("""{not json""", "body")]
     public async Task Bad_input_is_400_naming_the_field_and_nothing_is_written(string body, string field)
     {
@@ -226,6 +227,44 @@ public sealed class LedgerApiTests(AzuriteFixture azurite)
         Assert.Equal(HttpStatusCode.Created, voided.StatusCode);
         Assert.EndsWith("/hold-already-voided", (await Problem.ReadAsync(twice)).Type, StringComparison.Ordinal);
         Assert.Equal(8.5m, await AvailableAsync(app, admin, "email"));
+    }
+
+    [Fact]
+    public async Task Charges_are_drawn_from_a_hold_over_http_and_never_beyond_it()
+    {
+        var (app, admin, _) = await StartAsync(azurite);
+        await using var _ = app;
+        var hold = (await JsonAsync(await PostAsync(app, "/api/v1/credits/holds", admin,
+            new { feature = "waterfall_enrichment", action = "waterfall_email", amount = 2, expiresAt = DateTimeOffset.UtcNow.AddHours(1) })))
+            .GetProperty("holdId").GetString();
+        object Hit(string person, string action = "waterfall_email") => new { feature = "waterfall_enrichment", action, subjectId = person, holdId = hold };
+
+        var first = await PostAsync(app, "/api/v1/credits/charges", admin, Hit("p1"), "job:p1");
+        var replay = await PostAsync(app, "/api/v1/credits/charges", admin, Hit("p1"), "job:p1");
+        await PostAsync(app, "/api/v1/credits/charges", admin, Hit("p2"));
+        var exhausted = await PostAsync(app, "/api/v1/credits/charges", admin, Hit("p3"));
+        var mismatch = await PostAsync(app, "/api/v1/credits/charges", admin, Hit("p3", "waterfall_mobile"));
+        var voided = await PostAsync(app, $"/api/v1/credits/holds/{hold}/void", admin, null);
+        var afterVoid = await PostAsync(app, "/api/v1/credits/charges", admin, Hit("p4"));
+
+        Assert.Equal(HttpStatusCode.Created, first.StatusCode);
+        var charge = await JsonAsync(first);
+        Assert.Equal(("charged", 1m, hold, 1m), (charge.GetProperty("status").GetString(), charge.GetProperty("amount").GetDecimal(),
+            charge.GetProperty("holdId").GetString(), charge.GetProperty("holdRemaining").GetDecimal()));
+        Assert.Equal(HttpStatusCode.OK, replay.StatusCode);
+        var exhaustedProblem = await Problem.ReadAsync(exhausted);
+        Assert.Equal(HttpStatusCode.Conflict, exhaustedProblem.Status);
+        Assert.EndsWith("/hold-exhausted", exhaustedProblem.Type, StringComparison.Ordinal);
+        var mismatchProblem = await Problem.ReadAsync(mismatch);
+        Assert.Equal(HttpStatusCode.BadRequest, mismatchProblem.Status);
+        Assert.True(mismatchProblem.Errors.ContainsKey("holdId"));
+        Assert.Equal(0m, (await JsonAsync(voided)).GetProperty("released").GetDecimal());
+        Assert.EndsWith("/hold-already-voided", (await Problem.ReadAsync(afterVoid)).Type, StringComparison.Ordinal);
+        Assert.Equal(8m, await AvailableAsync(app, admin, "email"));
+        var usage = await JsonAsync(await app.GetAsync("/api/v1/credits/usage", admin));
+        Assert.All(usage.GetProperty("lines").EnumerateArray(), l => Assert.Equal(hold, l.GetProperty("holdId").GetString()));
+        Assert.Equal(2, usage.GetProperty("lines").GetArrayLength());
+        Assert.True((await JsonAsync(await app.GetAsync("/api/v1/credits/verify", admin))).GetProperty("ok").GetBoolean());
     }
 
     [Fact]

@@ -5,8 +5,9 @@ namespace CreditFunctions.Tests.Ledger;
 
 /// <summary>
 /// A randomized auditor in the spirit of TigerBeetle's: a model of the ledger in memory, thousands of random
-/// operations (with repeated keys, reused keys with other parameters, dropped connections and client restarts),
-/// every reply checked against the model, and the balances and verification checked at the end.
+/// operations (grants, charges, refunds, holds, charges drawn from holds, captures and voids, with repeated keys,
+/// reused keys with other parameters, dropped connections and client restarts), every reply checked against the
+/// model, and the balances and verification checked along the way and at the end.
 /// </summary>
 public sealed class LedgerAuditorTests(AzuriteFixture azurite)
 {
@@ -16,6 +17,12 @@ public sealed class LedgerAuditorTests(AzuriteFixture azurite)
         public HashSet<(string Team, string Key)> Owned { get; } = [];
         public Dictionary<string, (string Team, long Amount, long Refunded)> Charges { get; } = [];
         public Dictionary<(string Team, string Key), (object Request, LedgerResult Result)> Keys { get; } = [];
+        public Dictionary<string, ModelHold> Holds { get; } = [];
+    }
+
+    private sealed record ModelHold(string Team, string Type, long Amount, long Drawn, string State)
+    {
+        public long Remaining => Amount - Drawn;
     }
 
     private static readonly (string Feature, string Action, string Type, long Price, bool Buys)[] Actions =
@@ -44,6 +51,13 @@ public sealed class LedgerAuditorTests(AzuriteFixture azurite)
             {
                 ledger = ctx.NewLedger(faults); // a client restart: no caches, no committer state
             }
+            if (i % 500 == 499)
+            {
+                foreach (var t in teams)
+                {
+                    await ctx.AssertVerifiedAsync(t); // with holds partly drawn, settled and open
+                }
+            }
             var team = teams[random.Next(teams.Length)];
             object request;
             var roll = random.Next(100);
@@ -59,7 +73,33 @@ public sealed class LedgerAuditorTests(AzuriteFixture azurite)
             {
                 request = new GrantRequest(team, "admin", random.Next(2) == 0 ? "email" : "phone", new Credits(random.Next(1, 6) * 500), GrantKind.TopUp, $"g{i}");
             }
-            else if (roll < 35 && model.Charges.Count > 0)
+            else if (roll < 31)
+            {
+                var a = Actions[random.Next(Actions.Length)];
+                request = new HoldRequest(team, "ada", a.Feature, a.Action, new Credits(random.Next(2, 11) * 500), ctx.Clock.Now.AddDays(1), $"h{i}");
+            }
+            else if (roll < 35 && model.Holds.Count > 0)
+            {
+                var holdId = model.Holds.Keys.ElementAt(random.Next(model.Holds.Count));
+                var holdTeam = random.Next(10) == 0 ? teams.First(t => t != model.Holds[holdId].Team) : model.Holds[holdId].Team;
+                request = random.Next(2) == 0
+                    ? new VoidRequest(holdTeam, "ada", holdId, $"v{i}")
+                    : new CaptureRequest(holdTeam, "ada", holdId, new Credits(random.Next(0, 5) * 500), $"x{i}");
+            }
+            else if (roll < 55 && model.Holds.Count > 0)
+            {
+                // A hit of a bulk job: drawn from a hold, mostly an open one of the action's credit type.
+                var open = model.Holds.Where(h => h.Value.State == "open" && h.Value.Remaining > 0).Select(h => h.Key).ToList();
+                var holdId = open.Count > 0 && random.Next(5) > 0 ? open[random.Next(open.Count)] : model.Holds.Keys.ElementAt(random.Next(model.Holds.Count));
+                var hold = model.Holds[holdId];
+                var matching = Actions.Where(x => x.Type == hold.Type).ToList();
+                var a = matching.Count > 0 && random.Next(10) > 0 ? matching[random.Next(matching.Count)] : Actions[random.Next(Actions.Length)];
+                request = new ChargeRequest(random.Next(15) == 0 ? teams.First(t => t != hold.Team) : hold.Team, "ada", a.Feature, a.Action, $"d{i}")
+                {
+                    SubjectId = $"s{random.Next(240)}", HoldId = holdId, // a job meets new people more often than owned ones
+                };
+            }
+            else if (roll < 62 && model.Charges.Count > 0)
             {
                 var chargeId = model.Charges.Keys.ElementAt(random.Next(model.Charges.Count));
                 var charged = model.Charges[chargeId];
@@ -119,6 +159,9 @@ public sealed class LedgerAuditorTests(AzuriteFixture azurite)
                     ChargeRequest c => await ledger.ChargeAsync(c),
                     GrantRequest g => await ledger.GrantAsync(g),
                     RefundRequest r => await ledger.RefundAsync(r),
+                    HoldRequest h => await ledger.PlaceHoldAsync(h),
+                    CaptureRequest x => await ledger.CaptureHoldAsync(x),
+                    VoidRequest v => await ledger.VoidHoldAsync(v),
                     _ => throw new InvalidOperationException(),
                 };
             }
@@ -150,14 +193,36 @@ public sealed class LedgerAuditorTests(AzuriteFixture azurite)
             case ChargeRequest c:
                 var action = Actions.Single(a => a.Action == c.Action);
                 var dataType = Catalog.Default.Find(c.Feature, c.Action)!.DataType;
+                ModelHold? source = null;
+                if (c.HoldId is not null)
+                {
+                    source = model.Holds.GetValueOrDefault(c.HoldId);
+                    var refused = HoldRefusal(source, team) ?? (source!.Type != action.Type ? LedgerStatus.HoldCreditTypeMismatch : null);
+                    if (refused is { } status)
+                    {
+                        return new LedgerResult { Status = status, CreditType = action.Type };
+                    }
+                }
                 var owned = action.Buys && model.Owned.Contains((team, dataType + "/" + c.SubjectId));
                 var price = owned ? 0 : action.Price;
                 var available = model.Available.GetValueOrDefault((team, action.Type));
-                if (price > available)
+                if (source is not null)
+                {
+                    if (price > source.Remaining)
+                    {
+                        return new LedgerResult { Status = LedgerStatus.HoldExhausted, CreditType = action.Type };
+                    }
+                    // Drawn from what the hold reserved: available does not move.
+                    model.Holds[c.HoldId!] = source with { Drawn = source.Drawn + price };
+                }
+                else if (price > available)
                 {
                     return new LedgerResult { Status = LedgerStatus.InsufficientCredits, CreditType = action.Type };
                 }
-                model.Available[(team, action.Type)] = available - price;
+                else
+                {
+                    model.Available[(team, action.Type)] = available - price;
+                }
                 if (action.Buys)
                 {
                     model.Owned.Add((team, dataType + "/" + c.SubjectId));
@@ -184,6 +249,43 @@ public sealed class LedgerAuditorTests(AzuriteFixture azurite)
                 model.Available[(team, type)] = model.Available.GetValueOrDefault((team, type)) + amount;
                 expected = new LedgerResult { Status = LedgerStatus.Refunded, CreditType = type, Amount = new Credits(amount) };
                 break;
+            case HoldRequest h:
+                var held = Actions.Single(a => a.Action == h.Action).Type;
+                var free = model.Available.GetValueOrDefault((team, held));
+                if (h.Amount.Thousandths > free)
+                {
+                    return new LedgerResult { Status = LedgerStatus.InsufficientCredits, CreditType = held };
+                }
+                model.Available[(team, held)] = free - h.Amount.Thousandths;
+                if (actual.Status == LedgerStatus.HoldPlaced)
+                {
+                    model.Holds[actual.HoldId!] = new ModelHold(team, held, h.Amount.Thousandths, 0, "open");
+                }
+                expected = new LedgerResult { Status = LedgerStatus.HoldPlaced, CreditType = held, Amount = h.Amount };
+                break;
+            case CaptureRequest or VoidRequest:
+                var (settledId, capture) = request is CaptureRequest cr ? (cr.HoldId, (long?)cr.Amount.Thousandths) : (((VoidRequest)request).HoldId, null);
+                var settled = model.Holds.GetValueOrDefault(settledId);
+                if (HoldRefusal(settled, team) is { } settleRefusal)
+                {
+                    return new LedgerResult { Status = settleRefusal, CreditType = string.Empty };
+                }
+                if (capture > settled!.Remaining)
+                {
+                    return new LedgerResult { Status = LedgerStatus.CaptureExceedsHold, CreditType = settled.Type };
+                }
+                // What is left of the hold, minus the capture, becomes available again; earlier draws stay charged.
+                model.Available[(team, settled.Type)] = model.Available.GetValueOrDefault((team, settled.Type)) + settled.Remaining - (capture ?? 0);
+                model.Holds[settledId] = settled with { State = capture is null ? "voided" : "captured" };
+                expected = new LedgerResult
+                {
+                    Status = capture is null ? LedgerStatus.HoldVoided : LedgerStatus.HoldCaptured, CreditType = settled.Type, Amount = new Credits(capture ?? 0),
+                };
+                if (capture > 0 && actual.Status == expected.Status)
+                {
+                    model.Charges[actual.LineId!] = (team, capture.Value, 0);
+                }
+                break;
             default:
                 throw new InvalidOperationException();
         }
@@ -191,11 +293,25 @@ public sealed class LedgerAuditorTests(AzuriteFixture azurite)
         return expected;
     }
 
+    /// <summary>Why a hold refuses every operation, as the model sees it (holds do not expire in this run).</summary>
+    private static LedgerStatus? HoldRefusal(ModelHold? hold, string team) => hold switch
+    {
+        null => LedgerStatus.HoldNotFound,
+        _ when hold.Team != team => LedgerStatus.HoldNotFound,
+        { State: "captured" } => LedgerStatus.HoldAlreadyCaptured,
+        { State: "voided" } => LedgerStatus.HoldAlreadyVoided,
+        _ => null,
+    };
+
     private static object Reuse(object request, Random random) => request switch
     {
+        ChargeRequest { HoldId: not null } c when random.Next(2) == 0 => c with { HoldId = c.HoldId[..^4] + (c.HoldId.EndsWith("0000", StringComparison.Ordinal) ? "0001" : "0000") },
         ChargeRequest c => c with { SubjectId = c.SubjectId + "-other" },
         GrantRequest g => g with { Amount = g.Amount + new Credits(500) },
         RefundRequest r => r with { Reason = "another reason" },
+        HoldRequest h => h with { Amount = h.Amount + new Credits(500) },
+        CaptureRequest x => x with { Amount = x.Amount + new Credits(500) },
+        VoidRequest v => v with { UserId = "bob" },
         _ => throw new InvalidOperationException(),
     };
 
@@ -204,6 +320,9 @@ public sealed class LedgerAuditorTests(AzuriteFixture azurite)
         ChargeRequest c => c.TeamId,
         GrantRequest g => g.TeamId,
         RefundRequest r => r.TeamId,
+        HoldRequest h => h.TeamId,
+        CaptureRequest x => x.TeamId,
+        VoidRequest v => v.TeamId,
         _ => throw new InvalidOperationException(),
     };
 
@@ -212,6 +331,9 @@ public sealed class LedgerAuditorTests(AzuriteFixture azurite)
         ChargeRequest c => c.IdempotencyKey,
         GrantRequest g => g.IdempotencyKey,
         RefundRequest r => r.IdempotencyKey,
+        HoldRequest h => h.IdempotencyKey,
+        CaptureRequest x => x.IdempotencyKey,
+        VoidRequest v => v.IdempotencyKey,
         _ => throw new InvalidOperationException(),
     };
 }
