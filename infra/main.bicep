@@ -14,13 +14,26 @@ param location string = resourceGroup().location
 param tables array = [
   'teams'
   'ledger'
+  'enrichment'
+  '${durableHub}Instances'
 ]
 
 @description('Queues the app\'s queue triggers read (each with its -poison queue).')
-param queues array = []
+param queues array = [
+  '${durableHub}-work'
+]
 
 @description('Blob containers the app uses, besides the deployment package container.')
-param containers array = []
+param containers array = [
+  '${durableHub}-payloads'
+]
+
+@description('The durable task hub (lower-case letters and digits): names the runtime\'s table, queues and container.')
+param durableHub string = 'creditfunctions'
+
+@description('Key Vault reference (or value) of the 32-byte base64 key that encrypts teams\' own provider keys and webhook secrets, e.g. @Microsoft.KeyVault(SecretUri=...). Empty: teams can only reference settings.')
+@secure()
+param secretsKey string = ''
 
 @description('Most instances the app scales out to.')
 param maximumInstanceCount int = 40
@@ -174,6 +187,18 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'CREDITFUNCTIONS_DEMO_SEED'
           value: 'false'
+        }
+        {
+          name: 'CREDITFUNCTIONS_DURABLE_HUB'
+          value: durableHub
+        }
+        {
+          name: 'CREDITFUNCTIONS_ENRICHMENT_TABLE'
+          value: 'enrichment'
+        }
+        {
+          name: 'CREDITFUNCTIONS_SECRETS_KEY'
+          value: secretsKey
         }
       ]
     }
