@@ -139,30 +139,32 @@ internal sealed class DurableStore
         {
             rows.Add(current.Append(']').ToString());
         }
-        var actions = new List<TableTransactionAction> { new(TableTransactionActionType.UpdateReplace, meta, meta.ETag) };
+        var history = new List<TableTransactionAction>();
         if (rows.Count > HistoryRowsPerCommitMax)
         {
             // A very large step (a fan-out of many thousands) goes to one blob that a single row points at.
             var blobName = await WriteBlobAsync(meta.PartitionKey, JsonSerializer.Serialize(stored, DurableJson.Options), cancellationToken).ConfigureAwait(false);
-            actions.Add(new(TableTransactionActionType.Add, new TableEntity(meta.PartitionKey, HistoryKey(meta.Generation, meta.NextRow)) { ["B"] = blobName }));
-            meta.NextRow++;
+            history.Add(new(TableTransactionActionType.Add, new TableEntity(meta.PartitionKey, HistoryKey(meta.Generation, meta.NextRow)) { ["B"] = blobName }));
         }
         else
         {
             foreach (var row in rows)
             {
-                actions.Add(new(TableTransactionActionType.Add, new TableEntity(meta.PartitionKey, HistoryKey(meta.Generation, meta.NextRow)) { ["R"] = row }));
-                meta.NextRow++;
+                history.Add(new(TableTransactionActionType.Add, new TableEntity(meta.PartitionKey, HistoryKey(meta.Generation, meta.NextRow + history.Count)) { ["R"] = row }));
             }
         }
+        // An action serializes its entity when it is created: advance NextRow before the meta row's action, or the
+        // stored NextRow lags behind the rows and the next worker to read it adds a row that exists.
+        meta.NextRow += history.Count;
         try
         {
-            var results = await Instances.SubmitTransactionAsync(actions, cancellationToken).ConfigureAwait(false);
+            var results = await Instances.SubmitTransactionAsync([new(TableTransactionActionType.UpdateReplace, meta, meta.ETag), .. history], cancellationToken)
+                .ConfigureAwait(false);
             return results.Value[0].ETag;
         }
         catch (TableTransactionFailedException ex) when (ex.Status is 412 or 404 or 409)
         {
-            meta.NextRow -= actions.Count - 1;
+            meta.NextRow -= history.Count;
             return null;
         }
     }
