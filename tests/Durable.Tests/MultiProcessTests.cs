@@ -16,9 +16,9 @@ public sealed class MultiProcessTests(AzuriteFixture azurite)
     [Fact]
     public async Task Two_worker_processes_share_a_fan_out_and_a_killed_one_loses_nothing()
     {
-        // Eight handlers per process for 300 activities of 50-100 ms: the fan-out runs for a few seconds, long enough
-        // to kill a worker in the middle of it.
-        var options = FastOptions(AzuriteFixture.NewName("mp")) with { MaxConcurrentWorkItems = 8 };
+        // Four work items at a time per process (a fan-out of 300 goes ten calls to a work item) and 50-100 ms per
+        // call: the fan-out runs for a few seconds, long enough to kill a worker in the middle of it.
+        var options = FastOptions(AzuriteFixture.NewName("mp")) with { MaxConcurrentWorkItems = 4 };
         var hub = DurableTaskHub.FromConnectionString(azurite.ConnectionString, options);
         await hub.CreateIfNotExistsAsync(Ct);
         var effects = new TableServiceClient(azurite.ConnectionString).GetTableClient(AzuriteFixture.NewName("effects"));

@@ -23,6 +23,12 @@ internal sealed class DurableStore
     private const int HistoryRowsPerCommitMax = 60;
     private const int MessageMaxBytes = 45_000;
 
+    // An item larger than this travels in a message of its own (which may move its payload to a blob).
+    private const int PackedItemMaxBytes = 8_000;
+
+    /// <summary>The most work items that share one queue message.</summary>
+    public const int ItemsPerMessageMax = 16;
+
     public DurableStore(DurableTaskHubOptions options, TableServiceClient tables, QueueServiceClient queues, BlobServiceClient blobs)
     {
         Options = options;
@@ -215,6 +221,45 @@ internal sealed class DurableStore
         {
             MessageSent?.Invoke();
         }
+    }
+
+    /// <summary>
+    /// Sends work items of one instance, up to <paramref name="perMessage"/> to a queue message (as many as fit): every
+    /// message costs a send, a receive and a delete, and a queue's throughput is counted in messages. A large item goes
+    /// alone. A message's items are handled together, so a crash redelivers them together.
+    /// </summary>
+    public async Task SendPackedAsync(IReadOnlyList<WorkMessage> items, int perMessage, TimeSpan delay, CancellationToken cancellationToken)
+    {
+        var messages = new List<WorkMessage>();
+        var pack = new List<WorkMessage>();
+        var packBytes = 0;
+        foreach (var item in items)
+        {
+            var bytes = perMessage > 1 ? JsonSerializer.SerializeToUtf8Bytes(item, DurableJson.Options).Length : int.MaxValue;
+            if (bytes > PackedItemMaxBytes)
+            {
+                messages.Add(item);
+                continue;
+            }
+            if (pack.Count == perMessage || packBytes + bytes > MessageMaxBytes - 1_000)
+            {
+                messages.Add(Pack(pack));
+                pack = [];
+                packBytes = 0;
+            }
+            pack.Add(item);
+            packBytes += bytes + 1;
+        }
+        if (pack.Count > 0)
+        {
+            messages.Add(Pack(pack));
+        }
+        await Parallel.ForEachAsync(messages, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken },
+            async (message, token) => await SendAsync(message, delay, token).ConfigureAwait(false)).ConfigureAwait(false);
+
+        static WorkMessage Pack(List<WorkMessage> pack) => pack.Count == 1
+            ? pack[0]
+            : new WorkMessage { Kind = pack[0].Kind, InstanceId = pack[0].InstanceId, Generation = pack[0].Generation, Items = pack };
     }
 
     /// <summary>The longest visibility delay a queue accepts (7 days), less a margin; longer timers are chained.</summary>

@@ -395,17 +395,20 @@ internal sealed partial class InstanceRunner(DurableWorker worker, string instan
 
     private async Task SendCommandsAsync(InstanceRow meta, List<OutboundCommand> commands, DateTimeOffset now, CancellationToken ct)
     {
-        await Parallel.ForEachAsync(commands, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = ct }, async (command, token) =>
+        var calls = commands.Where(c => c.Kind == RecordKind.ActivityScheduled).Select(command => new WorkMessage
+        {
+            Kind = MessageKind.Activity, InstanceId = meta.PartitionKey, Generation = meta.Generation, Step = command.Step,
+            Name = command.Name, Payload = command.Input, Attempt = command.Attempt, StepKey = command.StepKey,
+        }).ToList();
+        // A fan-out's calls go several to a message (one message per 32 calls or fewer, so up to 32 calls keep a
+        // message each and a small fan-out still spreads over every worker).
+        var perMessage = Math.Clamp((calls.Count + 31) / 32, 1, DurableStore.ItemsPerMessageMax);
+        var sendingCalls = Store.SendPackedAsync(calls, perMessage, TimeSpan.Zero, ct);
+        var others = commands.Where(c => c.Kind != RecordKind.ActivityScheduled);
+        await Parallel.ForEachAsync(others, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = ct }, async (command, token) =>
         {
             switch (command.Kind)
             {
-                case RecordKind.ActivityScheduled:
-                    await Store.SendAsync(new WorkMessage
-                    {
-                        Kind = MessageKind.Activity, InstanceId = meta.PartitionKey, Generation = meta.Generation, Step = command.Step,
-                        Name = command.Name, Payload = command.Input, Attempt = command.Attempt, StepKey = command.StepKey,
-                    }, TimeSpan.Zero, token).ConfigureAwait(false);
-                    break;
                 case RecordKind.TimerCreated:
                     await Store.SendAsync(new WorkMessage
                     {
@@ -444,6 +447,7 @@ internal sealed partial class InstanceRunner(DurableWorker worker, string instan
                     break;
             }
         }).ConfigureAwait(false);
+        await sendingCalls.ConfigureAwait(false);
     }
 
     /// <summary>Takes the lease and brings the executor up to date; returns an outcome for the whole batch when the
