@@ -41,7 +41,7 @@ internal enum DeliveryOutcomeKind
 internal sealed partial class InstanceRunner(DurableWorker worker, string instanceId)
 {
     private const int EarlyRetriesMax = 30;
-    private static readonly TimeSpan LiveOwnerRetryDelay = TimeSpan.FromMilliseconds(200);
+    private static readonly TimeSpan s_liveOwnerRetryDelay = TimeSpan.FromMilliseconds(200);
 
     private readonly object _gate = new();
     private readonly List<Delivery> _mailbox = [];
@@ -468,7 +468,7 @@ internal sealed partial class InstanceRunner(DurableWorker worker, string instan
             // An owner that renewed its lease within the last half of it is alive and stepping: send the message back
             // soon, for the owner to receive (with several workers, each receive may go to any of them). Otherwise the
             // owner may be gone: look again at most a second later, until its lease runs out.
-            return DeliveryOutcome.Later(wait > Options.LeaseDuration / 2 ? LiveOwnerRetryDelay
+            return DeliveryOutcome.Later(wait > Options.LeaseDuration / 2 ? s_liveOwnerRetryDelay
                 : wait < TimeSpan.FromSeconds(1) ? wait : TimeSpan.FromSeconds(1));
         }
         if (!meta.IsTerminal)
