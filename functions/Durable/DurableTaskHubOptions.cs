@@ -20,7 +20,8 @@ public sealed record DurableTaskHubOptions
     /// last error; any other message moves to the poison queue. 5 by default, as the Functions host.</summary>
     public int MaxDeliveryAttempts { get; init; } = 5;
 
-    /// <summary>Messages a worker process handles at once (in-process pump); 32 by default.</summary>
+    /// <summary>Messages a worker process handles at once (in-process pump); 32 by default. A message of a large
+    /// fan-out carries up to 16 of its activity calls, which run together.</summary>
     public int MaxConcurrentWorkItems { get; init; } = 32;
 
     /// <summary>The longest wait between polls of an empty work queue; 1 second by default.</summary>

@@ -114,7 +114,7 @@ public sealed partial class DurableWorker : IAsyncDisposable
         var message = await Store.ParseAsync(body, cancellationToken).ConfigureAwait(false);
         if (message.Kind == MessageKind.Activity)
         {
-            await RunActivityAsync(message, dequeueCount, cancellationToken).ConfigureAwait(false);
+            await RunActivitiesAsync(message.Items ?? [message], dequeueCount, cancellationToken).ConfigureAwait(false);
             return;
         }
         if (message.Kind == MessageKind.TimerFired && message.FireAt is { } fireAt && fireAt > Store.Now)
@@ -123,20 +123,39 @@ public sealed partial class DurableWorker : IAsyncDisposable
             await Store.SendAsync(message, fireAt - Store.Now, cancellationToken).ConfigureAwait(false);
             return;
         }
-        await DeliverToInstanceAsync(message, cancellationToken).ConfigureAwait(false);
+        await DeliverToInstanceAsync(message.Items ?? [message], cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task DeliverToInstanceAsync(WorkMessage message, CancellationToken cancellationToken)
+    /// <summary>Gives messages of one instance to its runner (in one step when they arrive together) and sends back
+    /// to the queue, with a delay, those it cannot take now.</summary>
+    private async Task DeliverToInstanceAsync(IReadOnlyList<WorkMessage> messages, CancellationToken cancellationToken)
     {
-        var outcome = await PostAsync(message).ConfigureAwait(false);
-        switch (outcome.Kind)
+        var outcomes = await Task.WhenAll(messages.Select(PostAsync)).ConfigureAwait(false);
+        var later = new List<WorkMessage>();
+        var early = new List<WorkMessage>();
+        var laterDelay = TimeSpan.Zero;
+        var earlyDelay = TimeSpan.Zero;
+        for (var i = 0; i < messages.Count; i++)
         {
-            case DeliveryOutcomeKind.SendAgain:
-                await Store.SendAsync(message, outcome.Delay, cancellationToken).ConfigureAwait(false);
-                break;
-            case DeliveryOutcomeKind.Early:
-                await Store.SendAsync(message with { Attempt = message.Attempt + 1 }, outcome.Delay, cancellationToken).ConfigureAwait(false);
-                break;
+            switch (outcomes[i].Kind)
+            {
+                case DeliveryOutcomeKind.SendAgain:
+                    later.Add(messages[i]);
+                    laterDelay = outcomes[i].Delay > laterDelay ? outcomes[i].Delay : laterDelay;
+                    break;
+                case DeliveryOutcomeKind.Early:
+                    early.Add(messages[i] with { Attempt = messages[i].Attempt + 1 });
+                    earlyDelay = outcomes[i].Delay > earlyDelay ? outcomes[i].Delay : earlyDelay;
+                    break;
+            }
+        }
+        if (later.Count > 0)
+        {
+            await Store.SendPackedAsync(later, DurableStore.ItemsPerMessageMax, laterDelay, cancellationToken).ConfigureAwait(false);
+        }
+        if (early.Count > 0)
+        {
+            await Store.SendPackedAsync(early, DurableStore.ItemsPerMessageMax, earlyDelay, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -155,27 +174,22 @@ public sealed partial class DurableWorker : IAsyncDisposable
         }
     }
 
-    private async Task RunActivityAsync(WorkMessage message, long dequeueCount, CancellationToken cancellationToken)
+    /// <summary>Runs the activity calls of one message (all of one instance) together and returns their results.</summary>
+    private async Task RunActivitiesAsync(List<WorkMessage> calls, long dequeueCount, CancellationToken cancellationToken)
     {
-        WorkMessage result;
-        if (dequeueCount > Store.Options.MaxDeliveryAttempts)
-        {
-            result = Failed(message, new TaskFailureDetails("WorkItemAbandoned",
-                $"Activity '{message.Name}' did not complete in {Store.Options.MaxDeliveryAttempts} deliveries (its worker stopped each time)."));
-        }
-        else
-        {
-            result = await ExecuteActivityAsync(message, dequeueCount).ConfigureAwait(false);
-        }
-        var runner = _runners.GetValueOrDefault(result.InstanceId);
+        var results = await Task.WhenAll(calls.Select(call => dequeueCount > Store.Options.MaxDeliveryAttempts
+            ? Task.FromResult(Failed(call, new TaskFailureDetails("WorkItemAbandoned",
+                $"Activity '{call.Name}' did not complete in {Store.Options.MaxDeliveryAttempts} deliveries (its worker stopped each time).")))
+            : ExecuteActivityAsync(call, dequeueCount))).ConfigureAwait(false);
+        var runner = _runners.GetValueOrDefault(calls[0].InstanceId);
         if (runner is not null && runner.HoldsLease(Store.Now))
         {
-            // This worker owns the orchestration: hand the result over in memory. The work item is deleted only after
-            // the result is committed, so a crash before that reruns the activity instead of losing its result.
-            await DeliverToInstanceAsync(result, cancellationToken).ConfigureAwait(false);
+            // This worker owns the orchestration: hand the results over in memory. The work item is deleted only after
+            // the results are committed, so a crash before that reruns the activities instead of losing their results.
+            await DeliverToInstanceAsync(results, cancellationToken).ConfigureAwait(false);
             return;
         }
-        await Store.SendAsync(result, TimeSpan.Zero, cancellationToken).ConfigureAwait(false);
+        await Store.SendPackedAsync(results, DurableStore.ItemsPerMessageMax, TimeSpan.Zero, cancellationToken).ConfigureAwait(false);
     }
 
     private async Task<WorkMessage> ExecuteActivityAsync(WorkMessage message, long dequeueCount)

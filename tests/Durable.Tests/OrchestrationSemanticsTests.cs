@@ -223,6 +223,30 @@ public sealed class OrchestrationSemanticsTests(AzuriteFixture azurite)
         Assert.Equal("{\"done\":2,\"total\":2}", done.SerializedCustomStatus);
     }
 
+    [Fact]
+    public async Task A_worker_that_takes_over_an_instance_continues_its_history()
+    {
+        await using var host = await DurableTestHost.StartAsync(azurite, r => r
+            .AddActivityFunc<string, string>("Append", (_, s) => Task.FromResult(s + "."))
+            .AddOrchestratorFunc<string, string>("Handover", async (ctx, input) =>
+            {
+                var first = await ctx.CallActivityAsync<string>("Append", input);
+                ctx.SetCustomStatus("waiting");
+                var resumed = await ctx.WaitForExternalEvent<string>("resume");
+                return await ctx.CallActivityAsync<string>("Append", first + resumed);
+            }));
+
+        var id = await host.Client.ScheduleNewOrchestrationInstanceAsync("Handover", "a", cancellationToken: Ct);
+        await host.WaitUntilAsync(id, s => s.SerializedCustomStatus is not null, "the first activity's result");
+        await host.StopWorkersAsync();
+        await host.StartWorkerAsync(); // another worker id: it takes the instance over once the first lease expires
+        await host.Client.RaiseEventAsync(id, "resume", "b", Ct);
+        var result = await host.WaitAsync(id);
+
+        Assert.Equal(OrchestrationRuntimeStatus.Completed, result.RuntimeStatus);
+        Assert.Equal("a.b.", result.ReadOutputAs<string>());
+    }
+
     private static void InterlockedMax(ref int target, int value)
     {
         int current;

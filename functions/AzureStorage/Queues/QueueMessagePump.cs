@@ -196,6 +196,7 @@ public sealed class QueueMessagePump : IAsyncDisposable
                 continue;
             }
             idle = _options.MinPollingInterval;
+            var drained = messages.Length < Math.Min(free, _options.BatchSize);
             foreach (var message in messages)
             {
                 await _slots.WaitAsync(CancellationToken.None).ConfigureAwait(false);
@@ -212,6 +213,19 @@ public sealed class QueueMessagePump : IAsyncDisposable
                     }
                     _slots.Release();
                 }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }
+            if (drained)
+            {
+                // Fewer messages than asked for: the queue had no more, so receiving again at once would come back
+                // empty. Wait the shortest polling interval, or until woken.
+                try
+                {
+                    await Task.WhenAny(wake, Task.Delay(_options.MinPollingInterval, stopping)).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
             }
         }
     }

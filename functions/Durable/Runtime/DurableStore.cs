@@ -23,6 +23,12 @@ internal sealed class DurableStore
     private const int HistoryRowsPerCommitMax = 60;
     private const int MessageMaxBytes = 45_000;
 
+    // An item larger than this travels in a message of its own (which may move its payload to a blob).
+    private const int PackedItemMaxBytes = 8_000;
+
+    /// <summary>The most work items that share one queue message.</summary>
+    public const int ItemsPerMessageMax = 16;
+
     public DurableStore(DurableTaskHubOptions options, TableServiceClient tables, QueueServiceClient queues, BlobServiceClient blobs)
     {
         Options = options;
@@ -139,31 +145,32 @@ internal sealed class DurableStore
         {
             rows.Add(current.Append(']').ToString());
         }
-        // The meta row is serialized when its action is created, so it goes last, after NextRow has moved on.
-        var actions = new List<TableTransactionAction>();
-        var firstRow = meta.NextRow;
+        var history = new List<TableTransactionAction>();
         if (rows.Count > HistoryRowsPerCommitMax)
         {
             // A very large step (a fan-out of many thousands) goes to one blob that a single row points at.
             var blobName = await WriteBlobAsync(meta.PartitionKey, JsonSerializer.Serialize(stored, DurableJson.Options), cancellationToken).ConfigureAwait(false);
-            actions.Add(new(TableTransactionActionType.Add, new TableEntity(meta.PartitionKey, HistoryKey(meta.Generation, meta.NextRow++)) { ["B"] = blobName }));
+            history.Add(new(TableTransactionActionType.Add, new TableEntity(meta.PartitionKey, HistoryKey(meta.Generation, meta.NextRow)) { ["B"] = blobName }));
         }
         else
         {
             foreach (var row in rows)
             {
-                actions.Add(new(TableTransactionActionType.Add, new TableEntity(meta.PartitionKey, HistoryKey(meta.Generation, meta.NextRow++)) { ["R"] = row }));
+                history.Add(new(TableTransactionActionType.Add, new TableEntity(meta.PartitionKey, HistoryKey(meta.Generation, meta.NextRow + history.Count)) { ["R"] = row }));
             }
         }
-        actions.Add(new(TableTransactionActionType.UpdateReplace, meta, meta.ETag));
+        // An action serializes its entity when it is created: advance NextRow before the meta row's action, or the
+        // stored NextRow lags behind the rows and the next worker to read it adds a row that exists.
+        meta.NextRow += history.Count;
         try
         {
-            var results = await Instances.SubmitTransactionAsync(actions, cancellationToken).ConfigureAwait(false);
-            return results.Value[^1].ETag;
+            var results = await Instances.SubmitTransactionAsync([new(TableTransactionActionType.UpdateReplace, meta, meta.ETag), .. history], cancellationToken)
+                .ConfigureAwait(false);
+            return results.Value[0].ETag;
         }
         catch (TableTransactionFailedException ex) when (ex.Status is 412 or 404 or 409)
         {
-            meta.NextRow = firstRow;
+            meta.NextRow -= history.Count;
             return null;
         }
     }
@@ -216,6 +223,48 @@ internal sealed class DurableStore
             MessageSent?.Invoke();
         }
     }
+
+    /// <summary>
+    /// Sends work items of one instance, up to <paramref name="perMessage"/> to a queue message (as many as fit): every
+    /// message costs a send, a receive and a delete, and a queue's throughput is counted in messages. A large item goes
+    /// alone. A message's items are handled together, so a crash redelivers them together.
+    /// </summary>
+    public async Task SendPackedAsync(IReadOnlyList<WorkMessage> items, int perMessage, TimeSpan delay, CancellationToken cancellationToken)
+    {
+        var messages = new List<WorkMessage>();
+        var pack = new List<WorkMessage>();
+        var packBytes = 0;
+        foreach (var item in items)
+        {
+            var bytes = perMessage > 1 ? JsonSerializer.SerializeToUtf8Bytes(item, DurableJson.Options).Length : int.MaxValue;
+            if (bytes > PackedItemMaxBytes)
+            {
+                messages.Add(item);
+                continue;
+            }
+            if (pack.Count == perMessage || packBytes + bytes > MessageMaxBytes - 1_000)
+            {
+                messages.Add(Pack(pack));
+                pack = [];
+                packBytes = 0;
+            }
+            pack.Add(item);
+            packBytes += bytes + 1;
+        }
+        if (pack.Count > 0)
+        {
+            messages.Add(Pack(pack));
+        }
+        await Parallel.ForEachAsync(messages, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken },
+            async (message, token) => await SendAsync(message, delay, token).ConfigureAwait(false)).ConfigureAwait(false);
+
+        static WorkMessage Pack(List<WorkMessage> pack) => pack.Count == 1
+            ? pack[0]
+            : new WorkMessage { Kind = pack[0].Kind, InstanceId = pack[0].InstanceId, Generation = pack[0].Generation, Items = pack };
+    }
+
+    /// <summary>The longest visibility delay a queue accepts (7 days), less a margin; longer timers are chained.</summary>
+    public static TimeSpan MaxQueueDelay { get; } = TimeSpan.FromDays(7) - TimeSpan.FromMinutes(5);
 
     public async Task<WorkMessage> ParseAsync(BinaryData body, CancellationToken cancellationToken)
     {

@@ -41,6 +41,7 @@ internal enum DeliveryOutcomeKind
 internal sealed partial class InstanceRunner(DurableWorker worker, string instanceId)
 {
     private const int EarlyRetriesMax = 30;
+    private static readonly TimeSpan s_liveOwnerRetryDelay = TimeSpan.FromMilliseconds(200);
 
     private readonly object _gate = new();
     private readonly List<Delivery> _mailbox = [];
@@ -395,17 +396,20 @@ internal sealed partial class InstanceRunner(DurableWorker worker, string instan
 
     private async Task SendCommandsAsync(InstanceRow meta, List<OutboundCommand> commands, DateTimeOffset now, CancellationToken ct)
     {
-        await Parallel.ForEachAsync(commands, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = ct }, async (command, token) =>
+        var calls = commands.Where(c => c.Kind == RecordKind.ActivityScheduled).Select(command => new WorkMessage
+        {
+            Kind = MessageKind.Activity, InstanceId = meta.PartitionKey, Generation = meta.Generation, Step = command.Step,
+            Name = command.Name, Payload = command.Input, Attempt = command.Attempt, StepKey = command.StepKey,
+        }).ToList();
+        // A fan-out's calls go several to a message (one message per 32 calls or fewer, so up to 32 calls keep a
+        // message each and a small fan-out still spreads over every worker).
+        var perMessage = Math.Clamp((calls.Count + 31) / 32, 1, DurableStore.ItemsPerMessageMax);
+        var sendingCalls = Store.SendPackedAsync(calls, perMessage, TimeSpan.Zero, ct);
+        var others = commands.Where(c => c.Kind != RecordKind.ActivityScheduled);
+        await Parallel.ForEachAsync(others, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = ct }, async (command, token) =>
         {
             switch (command.Kind)
             {
-                case RecordKind.ActivityScheduled:
-                    await Store.SendAsync(new WorkMessage
-                    {
-                        Kind = MessageKind.Activity, InstanceId = meta.PartitionKey, Generation = meta.Generation, Step = command.Step,
-                        Name = command.Name, Payload = command.Input, Attempt = command.Attempt, StepKey = command.StepKey,
-                    }, TimeSpan.Zero, token).ConfigureAwait(false);
-                    break;
                 case RecordKind.TimerCreated:
                     await Store.SendAsync(new WorkMessage
                     {
@@ -444,6 +448,7 @@ internal sealed partial class InstanceRunner(DurableWorker worker, string instan
                     break;
             }
         }).ConfigureAwait(false);
+        await sendingCalls.ConfigureAwait(false);
     }
 
     /// <summary>Takes the lease and brings the executor up to date; returns an outcome for the whole batch when the
@@ -460,7 +465,11 @@ internal sealed partial class InstanceRunner(DurableWorker worker, string instan
         {
             Reset();
             var wait = meta.LeaseUntil.Value - now;
-            return DeliveryOutcome.Later(wait < TimeSpan.FromSeconds(1) ? wait : TimeSpan.FromSeconds(1));
+            // An owner that renewed its lease within the last half of it is alive and stepping: send the message back
+            // soon, for the owner to receive (with several workers, each receive may go to any of them). Otherwise the
+            // owner may be gone: look again at most a second later, until its lease runs out.
+            return DeliveryOutcome.Later(wait > Options.LeaseDuration / 2 ? s_liveOwnerRetryDelay
+                : wait < TimeSpan.FromSeconds(1) ? wait : TimeSpan.FromSeconds(1));
         }
         if (!meta.IsTerminal)
         {

@@ -19,7 +19,8 @@ internal enum MessageKind
 /// <summary>
 /// One queue message of the hub's work queue. Orchestrator-bound messages (everything but <see cref="MessageKind.Activity"/>)
 /// carry the instance's <see cref="Generation"/> so results of an earlier run (before <c>ContinueAsNew</c>) are dropped.
-/// A payload larger than a queue message allows travels in a blob named by <see cref="PayloadBlob"/>.
+/// A payload larger than a queue message allows travels in a blob named by <see cref="PayloadBlob"/>. A message with
+/// <see cref="Items"/> carries several work items of one instance (activity calls, or their results) at once.
 /// </summary>
 internal sealed record WorkMessage
 {
@@ -47,6 +48,10 @@ internal sealed record WorkMessage
 
     /// <summary>A sender-chosen id that makes a redelivered event recognisable.</summary>
     [JsonPropertyName("m")] public string? MessageId { get; init; }
+
+    /// <summary>The work items this message carries, all of <see cref="InstanceId"/> and all activity calls or all
+    /// orchestrator-bound (see <see cref="DurableStore.SendPackedAsync"/>); null for a message that is one item.</summary>
+    [JsonPropertyName("w")] public List<WorkMessage>? Items { get; init; }
 
     public bool IsForOrchestrator => Kind != MessageKind.Activity;
 }
