@@ -6,6 +6,7 @@ using CreditFunctions.Benchmarks;
 var scenarios = new Dictionary<string, Func<string[], Task<int>>>(StringComparer.Ordinal)
 {
     ["ledger"] = LedgerBenchmark.RunAsync,
+    ["waterfall"] = WaterfallBenchmark.RunAsync,
 };
 if (args.Length == 0 || !scenarios.TryGetValue(args[0], out var run))
 {
