@@ -100,23 +100,52 @@ public sealed class DurableTaskClient
         return row is null ? null : await ToMetadataAsync(row, getInputsAndOutputs, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Waits until the instance completes, fails or is terminated, polling its state.</summary>
+    /// <summary>Waits until the instance completes, fails or is terminated, polling its state; when a worker of this
+    /// process finishes the instance, the state is read again at once rather than at the next poll.</summary>
     /// <exception cref="InvalidOperationException">The instance does not exist.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
     public async Task<OrchestrationMetadata> WaitForInstanceCompletionAsync(string instanceId, bool getInputsAndOutputs = true,
         CancellationToken cancellationToken = default)
     {
-        var delay = TimeSpan.FromMilliseconds(20);
-        while (true)
+        var finished = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        void OnFinished(string id)
         {
-            var state = await GetInstanceAsync(instanceId, false, cancellationToken).ConfigureAwait(false)
-                ?? throw new InvalidOperationException($"No orchestration instance '{instanceId}' exists.");
-            if (state.IsCompleted)
+            if (string.Equals(id, instanceId, StringComparison.Ordinal))
             {
-                return getInputsAndOutputs ? (await GetInstanceAsync(instanceId, true, cancellationToken).ConfigureAwait(false))! : state;
+                finished.TrySetResult();
             }
-            await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
-            delay = TimeSpan.FromMilliseconds(Math.Min(500, delay.TotalMilliseconds * 1.5));
+        }
+        // Subscribed before the first read: a finish between a read and the wait is not missed.
+        _store.InstanceFinished += OnFinished;
+        try
+        {
+            var delay = TimeSpan.FromMilliseconds(20);
+            while (true)
+            {
+                if (finished.Task.IsCompleted)
+                {
+                    finished = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                }
+                var row = (InstanceIds.IsValid(instanceId) ? await _store.GetInstanceAsync(instanceId, cancellationToken).ConfigureAwait(false) : null)
+                    ?? throw new InvalidOperationException($"No orchestration instance '{instanceId}' exists.");
+                if (row.IsTerminal)
+                {
+                    // The row read is the finished state: inputs and outputs come from it (a blob read only when stored in one).
+                    return await ToMetadataAsync(row, getInputsAndOutputs, cancellationToken).ConfigureAwait(false);
+                }
+                using (var poll = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+                {
+                    var wait = Task.Delay(delay, poll.Token);
+                    await Task.WhenAny(finished.Task, wait).ConfigureAwait(false);
+                    await poll.CancelAsync().ConfigureAwait(false);
+                }
+                cancellationToken.ThrowIfCancellationRequested();
+                delay = TimeSpan.FromMilliseconds(Math.Min(500, delay.TotalMilliseconds * 1.5));
+            }
+        }
+        finally
+        {
+            _store.InstanceFinished -= OnFinished;
         }
     }
 

@@ -19,7 +19,8 @@ internal static class BenchmarkOutput
     public static string Machine() =>
         $"{Environment.ProcessorCount} cores, {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1L << 30)} GiB, {RuntimeInformation.OSDescription.Trim()}, .NET {Environment.Version}";
 
-    public static async Task WriteAsync(string scenario, IReadOnlyList<(string Key, string Label, double Value)> results)
+    public static async Task WriteAsync(string scenario, IReadOnlyList<(string Key, string Label, double Value)> results,
+        IReadOnlyDictionary<string, string>? notes = null)
     {
         Console.WriteLine();
         Console.WriteLine($"| {scenario} metric | value |");
@@ -36,6 +37,10 @@ internal static class BenchmarkOutput
             ["measured_at"] = DateTimeOffset.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture),
             ["machine"] = Machine(),
         };
+        foreach (var (key, text) in notes ?? new Dictionary<string, string>())
+        {
+            document[key] = text;
+        }
         foreach (var (key, _, value) in results)
         {
             document[key] = Math.Round(value, 3);

@@ -8,6 +8,7 @@ var scenarios = new Dictionary<string, Func<string[], Task<int>>>(StringComparer
     ["ledger"] = LedgerBenchmark.RunAsync,
     ["durable"] = DurableBenchmark.RunAsync,
     [DurableBenchmark.WorkerScenario] = DurableBenchmark.RunWorkerProcessAsync, // the second process of 'durable'
+    ["waterfall"] = WaterfallBenchmark.RunAsync,
 };
 if (args.Length == 0 || !scenarios.TryGetValue(args[0], out var run))
 {

@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -118,6 +120,12 @@ public sealed class SecretProtector(byte[] key)
 public sealed class EnrichmentSettingsStore(TableClient table, ProviderCatalog catalog, SecretProtector? protector, IConfiguration configuration)
 {
     private const string SettingsRow = "settings";
+    private const int RecentMax = 10_000;
+
+    // Settings as last read by this process, for GetRecentAsync; a save here drops the team's entry and bumps the
+    // version, so a read that raced the save is not kept.
+    private readonly ConcurrentDictionary<string, (EnrichmentSettings Settings, long ReadAt)> _recent = new(StringComparer.Ordinal);
+    private long _version;
 
     /// <summary>Whether own keys can be stored encrypted (a secrets key is configured).</summary>
     public bool CanProtectSecrets => protector is not null;
@@ -131,10 +139,47 @@ public sealed class EnrichmentSettingsStore(TableClient table, ProviderCatalog c
             : Defaults();
     }
 
+    /// <summary>
+    /// The team's settings as this process read them at most <paramref name="maxAge"/> ago, else read now. For the
+    /// activities of a run in flight, which need only the team's own keys (the run took its providers when it started):
+    /// a change saved through this process applies at once, one saved through another server within
+    /// <paramref name="maxAge"/>.
+    /// </summary>
+    public async Task<EnrichmentSettings> GetRecentAsync(string teamId, TimeSpan maxAge, CancellationToken cancellationToken = default)
+    {
+        if (_recent.TryGetValue(teamId, out var recent) && Stopwatch.GetElapsedTime(recent.ReadAt) < maxAge)
+        {
+            return recent.Settings;
+        }
+        var version = Interlocked.Read(ref _version);
+        var readAt = Stopwatch.GetTimestamp();
+        var settings = await GetAsync(teamId, cancellationToken).ConfigureAwait(false);
+        if (_recent.Count >= RecentMax)
+        {
+            _recent.Clear();
+        }
+        _recent[teamId] = (settings, readAt);
+        if (Interlocked.Read(ref _version) != version)
+        {
+            _recent.TryRemove(teamId, out _); // a save ran meanwhile: what was read may be older than it
+        }
+        return settings;
+    }
+
     /// <summary>Replaces the team's settings.</summary>
-    public Task SaveAsync(string teamId, EnrichmentSettings settings, CancellationToken cancellationToken = default) =>
-        table.UpsertEntityAsync(new TableEntity(teamId, SettingsRow) { ["Json"] = JsonSerializer.Serialize(settings, JsonSerializerOptions.Web) },
-            TableUpdateMode.Replace, cancellationToken);
+    public async Task SaveAsync(string teamId, EnrichmentSettings settings, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            await table.UpsertEntityAsync(new TableEntity(teamId, SettingsRow) { ["Json"] = JsonSerializer.Serialize(settings, JsonSerializerOptions.Web) },
+                TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            Interlocked.Increment(ref _version);
+            _recent.TryRemove(teamId, out _);
+        }
+    }
 
     /// <summary>The defaults from the provider catalog.</summary>
     public EnrichmentSettings Defaults() => new()

@@ -52,6 +52,10 @@ public static class WaterfallActivityNames
 
     /// <summary>Posts the signed results to the run's webhook.</summary>
     public const string SendWebhook = "Waterfall.SendWebhook";
+
+    /// <summary>How old the team's settings (its own provider keys) read by a provider step may be: a run asks a
+    /// provider once per step, and a read per step was one storage round trip in four of a step's.</summary>
+    public static TimeSpan SettingsMaxAge { get; } = TimeSpan.FromSeconds(5);
 }
 
 /// <summary>Reads what the team already owns of a person (no provider is called for it).</summary>
@@ -75,7 +79,7 @@ public sealed class AskProviderActivity(ProviderCaller providers, EnrichmentSett
     public override async Task<ProviderAnswer> RunAsync(TaskActivityContext context, ProviderQuestion input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        var team = await settings.GetAsync(input.TeamId, context.CancellationToken).ConfigureAwait(false);
+        var team = await settings.GetRecentAsync(input.TeamId, WaterfallActivityNames.SettingsMaxAge, context.CancellationToken).ConfigureAwait(false);
         var outcome = await providers.LookupAsync(input.Provider, input.Capability, input.Person, settings.ResolveKey(input.TeamId, team, input.Provider),
             context.CancellationToken).ConfigureAwait(false);
         return outcome switch
@@ -95,7 +99,7 @@ public sealed class VerifyEmailActivity(ProviderCaller providers, EnrichmentSett
     public override async Task<ProviderAnswer> RunAsync(TaskActivityContext context, VerifyQuestion input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        var team = await settings.GetAsync(input.TeamId, context.CancellationToken).ConfigureAwait(false);
+        var team = await settings.GetRecentAsync(input.TeamId, WaterfallActivityNames.SettingsMaxAge, context.CancellationToken).ConfigureAwait(false);
         var outcome = await providers.VerifyEmailAsync(input.Verifier, input.Email, settings.ResolveKey(input.TeamId, team, input.Verifier), context.CancellationToken)
             .ConfigureAwait(false);
         return outcome switch

@@ -54,6 +54,12 @@ internal sealed class DurableStore
     /// <summary>Raised after this process sent a message that is visible now, so a local pump can receive it at once.</summary>
     public event Action? MessageSent;
 
+    /// <summary>Raised after a worker of this process committed an instance's terminal state (with its id), so a client
+    /// waiting in this process reads the state at once instead of at its next poll.</summary>
+    public event Action<string>? InstanceFinished;
+
+    public void RaiseInstanceFinished(string instanceId) => InstanceFinished?.Invoke(instanceId);
+
     public async Task CreateIfNotExistsAsync(CancellationToken cancellationToken)
     {
         await Instances.CreateIfNotExistsAsync(cancellationToken).ConfigureAwait(false);

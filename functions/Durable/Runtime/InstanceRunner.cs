@@ -391,6 +391,7 @@ internal sealed partial class InstanceRunner(DurableWorker worker, string instan
         if (terminal)
         {
             Log.InstanceFinished(worker.Logger, InstanceId, status);
+            Store.RaiseInstanceFinished(InstanceId);
         }
     }
 
