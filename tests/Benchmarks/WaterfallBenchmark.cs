@@ -310,7 +310,7 @@ internal static class WaterfallBenchmark
         public async Task<Phase> RunPhaseAsync(string team, List<Person> people, int concurrency)
         {
             await _ledger.GrantAsync(new GrantRequest(team, User, "email", Credits.FromDecimal(people.Count + 1_000), GrantKind.TopUp, "bench-grant"));
-            await _settings.SaveAsync(team, new EnrichmentSettings
+            await _settings.UpdateAsync(team, s => s with
             {
                 EmailProviders = ["leadmine", "mailscout"], MobileProviders = ["dialbase"], Verifier = "verifly", VerifyEmails = true,
             });

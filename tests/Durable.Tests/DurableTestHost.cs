@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Logging;
 using CreditFunctions.TestSupport;
 
 namespace CreditFunctions.Durable.Tests;
@@ -6,9 +5,6 @@ namespace CreditFunctions.Durable.Tests;
 /// <summary>A hub of its own on the shared Azurite, with one in-process worker (more on demand) and a client.</summary>
 internal sealed class DurableTestHost : IAsyncDisposable
 {
-    private static readonly Microsoft.Extensions.Logging.ILoggerFactory? s_loggers =
-        Environment.GetEnvironmentVariable("DURABLE_TEST_LOG") is { Length: > 0 } path ? Microsoft.Extensions.Logging.LoggerFactory.Create(b => b.AddProvider(new FileLoggerProvider(path))) : null;
-
     private readonly List<DurableWorker> _workers = [];
 
     private DurableTestHost(DurableTaskHub hub, DurableTaskRegistry registry)
@@ -49,7 +45,7 @@ internal sealed class DurableTestHost : IAsyncDisposable
 
     public async Task<DurableWorker> StartWorkerAsync()
     {
-        var worker = new DurableWorker(Hub, Registry, null, s_loggers);
+        var worker = new DurableWorker(Hub, Registry);
         await worker.StartAsync(Ct);
         _workers.Add(worker);
         return worker;
@@ -105,34 +101,4 @@ internal sealed class DurableTestHost : IAsyncDisposable
     }
 
     public async ValueTask DisposeAsync() => await StopWorkersAsync();
-}
-
-/// <summary>Writes worker logs to a file when DURABLE_TEST_LOG names one (for diagnosing a failing test).</summary>
-internal sealed class FileLoggerProvider(string path) : ILoggerProvider
-{
-    private readonly object _gate = new();
-
-    public ILogger CreateLogger(string categoryName) => new FileLogger(this, categoryName);
-
-    public void Dispose()
-    {
-    }
-
-    private void Write(string line)
-    {
-        lock (_gate)
-        {
-            File.AppendAllText(path, line + Environment.NewLine);
-        }
-    }
-
-    private sealed class FileLogger(FileLoggerProvider provider, string category) : ILogger
-    {
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            provider.Write($"{DateTime.UtcNow:HH:mm:ss.fff} {logLevel} {category} {formatter(state, exception)} {exception}");
-    }
 }

@@ -121,6 +121,7 @@ public sealed class EnrichmentSettingsStore(TableClient table, ProviderCatalog c
 {
     private const string SettingsRow = "settings";
     private const int RecentMax = 10_000;
+    private const int AttemptsMax = 16;
 
     // Settings as last read by this process, for GetRecentAsync; a save here drops the team's entry and bumps the
     // version, so a read that raced the save is not kept.
@@ -134,10 +135,13 @@ public sealed class EnrichmentSettingsStore(TableClient table, ProviderCatalog c
     public async Task<EnrichmentSettings> GetAsync(string teamId, CancellationToken cancellationToken = default)
     {
         var row = await table.GetEntityIfExistsAsync<TableEntity>(teamId, SettingsRow, cancellationToken).ConfigureAwait(false);
-        return row?.GetValueOrDefault("Json") is string json
+        return Parse(row);
+    }
+
+    private EnrichmentSettings Parse(TableEntity? row) =>
+        row?.GetValueOrDefault("Json") is string json
             ? JsonSerializer.Deserialize<EnrichmentSettings>(json, JsonSerializerOptions.Web)!
             : Defaults();
-    }
 
     /// <summary>
     /// The team's settings as this process read them at most <paramref name="maxAge"/> ago, else read now. For the
@@ -166,18 +170,41 @@ public sealed class EnrichmentSettingsStore(TableClient table, ProviderCatalog c
         return settings;
     }
 
-    /// <summary>Replaces the team's settings.</summary>
-    public async Task SaveAsync(string teamId, EnrichmentSettings settings, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Changes the team's settings: reads them, applies <paramref name="change"/> and writes the result under the row's
+    /// ETag (or as a new row), so two admins changing different settings at once both keep their change; a lost race
+    /// is read and applied again. Returns what was written.
+    /// </summary>
+    /// <exception cref="RequestFailedException">The row kept changing under 16 attempts in a row.</exception>
+    public async Task<EnrichmentSettings> UpdateAsync(string teamId, Func<EnrichmentSettings, EnrichmentSettings> change, CancellationToken cancellationToken = default)
     {
-        try
+        ArgumentNullException.ThrowIfNull(change);
+        for (var attempt = 1; ; attempt++)
         {
-            await table.UpsertEntityAsync(new TableEntity(teamId, SettingsRow) { ["Json"] = JsonSerializer.Serialize(settings, JsonSerializerOptions.Web) },
-                TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            Interlocked.Increment(ref _version);
-            _recent.TryRemove(teamId, out _);
+            var row = await table.GetEntityIfExistsAsync<TableEntity>(teamId, SettingsRow, cancellationToken).ConfigureAwait(false);
+            var updated = change(Parse(row));
+            var entity = new TableEntity(teamId, SettingsRow) { ["Json"] = JsonSerializer.Serialize(updated, JsonSerializerOptions.Web) };
+            try
+            {
+                if (row is null)
+                {
+                    await table.AddEntityAsync(entity, cancellationToken).ConfigureAwait(false);
+                }
+                else
+                {
+                    await table.UpdateEntityAsync(entity, row.ETag, TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
+                }
+                return updated;
+            }
+            catch (RequestFailedException ex) when (ex.Status is 409 or 412 && attempt < AttemptsMax)
+            {
+                // Another writer got there first: read its version and apply the change to it.
+            }
+            finally
+            {
+                Interlocked.Increment(ref _version);
+                _recent.TryRemove(teamId, out _);
+            }
         }
     }
 

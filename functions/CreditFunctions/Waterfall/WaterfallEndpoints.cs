@@ -53,14 +53,13 @@ public static class WaterfallEndpoints
         api.MapPost("/enrichment/settings/webhook-secret", async (CallerContext caller, EnrichmentSettingsStore store, CancellationToken ct) =>
         {
             var secret = "whsec_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
-            var current = await store.GetAsync(caller.TeamId, ct);
             var protectedSecret = store.ProtectWebhookSecret(caller.TeamId, secret);
             if (protectedSecret is null)
             {
                 return Problems.Create(StatusCodes.Status409Conflict, "secrets-unavailable", "This deployment cannot store secrets.",
                     $"Set {SecretProtector.KeySetting} to enable signed webhooks.");
             }
-            await store.SaveAsync(caller.TeamId, current with { WebhookSecret = protectedSecret }, ct);
+            await store.UpdateAsync(caller.TeamId, current => current with { WebhookSecret = protectedSecret }, ct);
             // The only time the secret is shown: it signs this team's webhooks from now on.
             return Results.Ok(new { webhookSecret = secret, signatureHeader = WebhookSender.SignatureHeader });
         }).RequireAdmin();
@@ -204,30 +203,25 @@ public static class WaterfallEndpoints
             return error;
         }
         var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
-        var current = await store.GetAsync(caller.TeamId, ct);
-        List<string>? Order(string field, IReadOnlyList<string>? names, string capability)
+        void CheckOrder(string field, IReadOnlyList<string>? names, string capability)
         {
-            if (names is null)
-            {
-                return null;
-            }
-            if (names.Distinct(StringComparer.Ordinal).Count() != names.Count)
+            if (names is not null && names.Distinct(StringComparer.Ordinal).Count() != names.Count)
             {
                 errors[field] = ["Each provider at most once."];
             }
-            foreach (var name in names.Where(n => catalog.Find(n)?.Capabilities.Contains(capability) != true))
+            foreach (var name in (names ?? []).Where(n => catalog.Find(n)?.Capabilities.Contains(capability) != true))
             {
                 errors[field] = [$"'{name}' is not a provider with '{capability}'."];
             }
-            return [.. names];
         }
-        var email = Order("emailProviders", body!.EmailProviders, ProviderCapabilities.Email);
-        var mobile = Order("mobileProviders", body.MobileProviders, ProviderCapabilities.Mobile);
+        CheckOrder("emailProviders", body!.EmailProviders, ProviderCapabilities.Email);
+        CheckOrder("mobileProviders", body.MobileProviders, ProviderCapabilities.Mobile);
         if (body.Verifier is { } verifier && catalog.Find(verifier)?.Capabilities.Contains(ProviderCapabilities.EmailVerification) != true)
         {
             errors["verifier"] = [$"'{verifier}' is not a provider with '{ProviderCapabilities.EmailVerification}'."];
         }
-        var keys = new Dictionary<string, StoredKey>(current.Keys, StringComparer.Ordinal);
+        // Key changes: a stored key (protected once, here), a setting reference, or null to remove the team's key.
+        var keyChanges = new Dictionary<string, StoredKey?>(StringComparer.Ordinal);
         foreach (var (provider, key) in body.Keys ?? [])
         {
             var field = $"keys.{provider}";
@@ -237,7 +231,7 @@ public static class WaterfallEndpoints
             }
             else if (key is null)
             {
-                keys.Remove(provider);
+                keyChanges[provider] = null;
             }
             else if ((key.ApiKey is null) == (key.ApiKeySetting is null))
             {
@@ -255,28 +249,42 @@ public static class WaterfallEndpoints
                 }
                 else
                 {
-                    keys[provider] = store.Protect(caller.TeamId, apiKey);
+                    keyChanges[provider] = store.Protect(caller.TeamId, apiKey);
                 }
             }
-            else if (key.ApiKeySetting is { } setting)
+            else
             {
-                keys[provider] = new StoredKey(null, setting, "(setting)");
+                keyChanges[provider] = new StoredKey(null, key.ApiKeySetting, "(setting)");
             }
         }
         if (errors.Count > 0)
         {
             return Problems.Validation(errors);
         }
-        var updated = current with
+        var updated = await store.UpdateAsync(caller.TeamId, current =>
         {
-            EmailProviders = email ?? current.EmailProviders,
-            MobileProviders = mobile ?? current.MobileProviders,
-            Verifier = body.Verifier ?? current.Verifier,
-            VerifyEmails = body.VerifyEmails ?? current.VerifyEmails,
-            RefundInvalidOnReverify = body.RefundInvalidOnReverify ?? current.RefundInvalidOnReverify,
-            Keys = keys,
-        };
-        await store.SaveAsync(caller.TeamId, updated, ct);
+            var keys = new Dictionary<string, StoredKey>(current.Keys, StringComparer.Ordinal);
+            foreach (var (provider, key) in keyChanges)
+            {
+                if (key is null)
+                {
+                    keys.Remove(provider);
+                }
+                else
+                {
+                    keys[provider] = key;
+                }
+            }
+            return current with
+            {
+                EmailProviders = body.EmailProviders ?? current.EmailProviders,
+                MobileProviders = body.MobileProviders ?? current.MobileProviders,
+                Verifier = body.Verifier ?? current.Verifier,
+                VerifyEmails = body.VerifyEmails ?? current.VerifyEmails,
+                RefundInvalidOnReverify = body.RefundInvalidOnReverify ?? current.RefundInvalidOnReverify,
+                Keys = keys,
+            };
+        }, ct);
         return Results.Ok(View(updated));
     }
 
