@@ -1,6 +1,5 @@
 using System.Diagnostics;
-using CreditFunctions.AzureStorage;
-using CreditFunctions.AzureStorage.Tables;
+using Azure.Data.Tables;
 using CreditFunctions.Ledger;
 using Microsoft.Extensions.Logging.Abstractions;
 

@@ -155,6 +155,9 @@ public sealed partial class AzuriteProcess : IAsyncDisposable
         args.Add("--tablePort");
         args.Add(options.TablePort.ToString(System.Globalization.CultureInfo.InvariantCulture));
         args.Add("--disableProductStyleUrl");
+        // The official SDKs may speak a newer service version than the pinned emulator knows.
+        args.Add("--skipApiVersionCheck");
+        args.Add("--loose");
         args.Add("--disableTelemetry");
         args.Add("--silent");
         if (options.InMemory)

@@ -1,5 +1,6 @@
 using Azure;
-using CreditFunctions.AzureStorage.Tables;
+using Azure.Data.Tables;
+using CreditFunctions.Hosting;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace CreditFunctions.Auth;
@@ -116,7 +117,7 @@ public sealed class ApiKeyStore
         {
             return [];
         }
-        var filter = TableQueryFilter.Create(
+        var filter = TableClient.CreateQueryFilter(
             $"PartitionKey eq {teamId} and RowKey ge {ApiKeyEntity.RowPrefix} and RowKey lt {ApiKeyEntity.RowPrefixEnd}");
         var keys = new List<ApiKeyRecord>();
         try
@@ -170,7 +171,7 @@ public sealed class ApiKeyStore
         {
             return null;
         }
-        return await _table.GetEntityIfExistsAsync<ApiKeyEntity>(ApiKeyToken.TeamOf(keyId), ApiKeyEntity.RowKeyOf(keyId), cancellationToken)
+        return await _table.GetEntityOrNullAsync<ApiKeyEntity>(ApiKeyToken.TeamOf(keyId), ApiKeyEntity.RowKeyOf(keyId), cancellationToken)
             .ConfigureAwait(false);
     }
 
@@ -178,7 +179,7 @@ public sealed class ApiKeyStore
     /// very write landed.</summary>
     internal static async Task<bool> IsWrittenAsync(TableClient table, ApiKeyEntity key, CancellationToken cancellationToken)
     {
-        var stored = await table.GetEntityIfExistsAsync<ApiKeyEntity>(key.PartitionKey, key.RowKey, cancellationToken).ConfigureAwait(false);
+        var stored = await table.GetEntityOrNullAsync<ApiKeyEntity>(key.PartitionKey, key.RowKey, cancellationToken).ConfigureAwait(false);
         return stored?.KeyHash is { } hash && key.KeyHash is not null && hash.AsSpan().SequenceEqual(key.KeyHash);
     }
 

@@ -1,5 +1,5 @@
 using Azure;
-using CreditFunctions.AzureStorage.Tables;
+using Azure.Data.Tables;
 
 namespace CreditFunctions.Auth;
 
@@ -31,7 +31,7 @@ public sealed record IssuedApiKey(ApiKeyRecord Record, string Key)
 }
 
 /// <summary>A key's row: partition = team id, row key = <c>key:&lt;keyId&gt;</c>.</summary>
-internal sealed class ApiKeyEntity : ITableEntity<ApiKeyEntity>
+internal sealed class ApiKeyEntity : ITableEntity
 {
     public const string RowPrefix = "key:";
 
@@ -83,31 +83,6 @@ internal sealed class ApiKeyEntity : ITableEntity<ApiKeyEntity>
         CreatedAt ?? throw Corrupt(nameof(CreatedAt)),
         IssuedBy ?? string.Empty,
         RevokedAt);
-
-    public void WriteProperties(TableEntityWriter writer)
-    {
-        writer.Write(nameof(UserId), UserId);
-        writer.Write(nameof(Role), Role);
-        if (KeyHash is not null)
-        {
-            writer.Write(nameof(KeyHash), KeyHash);
-        }
-        writer.Write(nameof(KeyHashAlgorithm), KeyHashAlgorithm);
-        writer.Write(nameof(CreatedAt), CreatedAt);
-        writer.Write(nameof(IssuedBy), IssuedBy);
-        writer.Write(nameof(RevokedAt), RevokedAt);
-    }
-
-    public static ApiKeyEntity ReadEntity(TableEntityReader reader) => new()
-    {
-        UserId = reader.GetString(nameof(UserId)),
-        Role = reader.GetString(nameof(Role)),
-        KeyHash = reader.GetBinary(nameof(KeyHash)),
-        KeyHashAlgorithm = reader.GetString(nameof(KeyHashAlgorithm)),
-        CreatedAt = reader.GetDateTimeOffset(nameof(CreatedAt)),
-        IssuedBy = reader.GetString(nameof(IssuedBy)),
-        RevokedAt = reader.GetDateTimeOffset(nameof(RevokedAt)),
-    };
 
     private FormatException Corrupt(string property) =>
         new($"API key row {PartitionKey}/{RowKey} has no valid {property}.");

@@ -1,4 +1,4 @@
-using CreditFunctions.AzureStorage.Tables;
+using Azure.Data.Tables;
 using CreditFunctions.Hosting;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.DependencyInjection.Extensions;

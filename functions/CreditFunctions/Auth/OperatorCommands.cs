@@ -108,7 +108,7 @@ public static class OperatorCommands
         var auth = AuthOptions.From(configuration, settings);
         await using var azurite = await LocalStorage.EnsureRunningAsync(settings, cancellationToken).ConfigureAwait(false);
         configuration.UseStartedStorage(settings, azurite);
-        var service = StorageAccount.From(configuration).CreateTableServiceClient();
+        var service = StorageAccount.From(configuration).CreateTables();
         var table = service.GetTableClient(auth.TableName);
         var teamId = options["--team"];
         return command switch

@@ -1,5 +1,6 @@
 using Azure;
-using CreditFunctions.AzureStorage.Tables;
+using Azure.Data.Tables;
+using CreditFunctions.Hosting;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace CreditFunctions.Auth;
@@ -98,7 +99,7 @@ public sealed class TeamStore
         {
             return null;
         }
-        var row = await _table.GetEntityIfExistsAsync<TeamEntity>(teamId, TeamEntity.Row, cancellationToken).ConfigureAwait(false);
+        var row = await _table.GetEntityOrNullAsync<TeamEntity>(teamId, TeamEntity.Row, cancellationToken).ConfigureAwait(false);
         return row is null ? null : new TeamRecord(row.PartitionKey, row.CreatedAt ?? default, row.FirstAdminUserId ?? string.Empty);
     }
 
@@ -114,7 +115,7 @@ public sealed class TeamStore
         }
         while (true)
         {
-            var row = await _table.GetEntityIfExistsAsync<TeamEntity>(teamId, TeamEntity.Row, cancellationToken).ConfigureAwait(false);
+            var row = await _table.GetEntityOrNullAsync<TeamEntity>(teamId, TeamEntity.Row, cancellationToken).ConfigureAwait(false);
             if (row is null)
             {
                 return false;
@@ -140,7 +141,7 @@ public sealed class TeamStore
     /// the daily plan grants, not for requests. Empty when the table does not exist yet.</summary>
     public async Task<IReadOnlyList<(string TeamId, string PlanId)>> ListPlansAsync(CancellationToken cancellationToken = default)
     {
-        var filter = TableQueryFilter.Create($"RowKey eq {TeamEntity.Row}");
+        var filter = TableClient.CreateQueryFilter($"RowKey eq {TeamEntity.Row}");
         var teams = new List<(string, string)>();
         try
         {
@@ -170,7 +171,7 @@ public sealed class TeamStore
 }
 
 /// <summary>A team's row: partition = team id, row key = <see cref="Row"/>.</summary>
-internal sealed class TeamEntity : ITableEntity<TeamEntity>
+internal sealed class TeamEntity : ITableEntity
 {
     public const string Row = "team";
 
@@ -187,20 +188,4 @@ internal sealed class TeamEntity : ITableEntity<TeamEntity>
 
     /// <summary>The plan whose monthly allocation the team gets (see PlanGrants); null when on none.</summary>
     public string? Plan { get; set; }
-
-    public void WriteProperties(TableEntityWriter writer)
-    {
-        writer.Write(nameof(CreatedAt), CreatedAt);
-        writer.Write(nameof(FirstAdminUserId), FirstAdminUserId);
-        writer.Write(nameof(LastKeyCreatedAt), LastKeyCreatedAt);
-        writer.Write(nameof(Plan), Plan);
-    }
-
-    public static TeamEntity ReadEntity(TableEntityReader reader) => new()
-    {
-        CreatedAt = reader.GetDateTimeOffset(nameof(CreatedAt)),
-        FirstAdminUserId = reader.GetString(nameof(FirstAdminUserId)),
-        LastKeyCreatedAt = reader.GetDateTimeOffset(nameof(LastKeyCreatedAt)),
-        Plan = reader.GetString(nameof(Plan)),
-    };
 }

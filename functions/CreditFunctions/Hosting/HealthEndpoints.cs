@@ -1,7 +1,7 @@
 using Azure;
-using CreditFunctions.AzureStorage.Blobs;
-using CreditFunctions.AzureStorage.Queues;
-using CreditFunctions.AzureStorage.Tables;
+using Azure.Data.Tables;
+using Azure.Storage.Blobs;
+using Azure.Storage.Queues;
 using CreditFunctions.Triggers;
 
 namespace CreditFunctions.Hosting;
@@ -21,7 +21,7 @@ internal static class HealthEndpoints
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(s_timeout);
         var tables = CheckAsync(async t =>
-            await services.GetRequiredService<TableServiceClient>().QueryTablesAsync(maxPerPage: 1, cancellationToken: t).AsPages().FirstAsync(t));
+            await services.GetRequiredService<TableServiceClient>().QueryAsync(maxPerPage: 1, cancellationToken: t).AsPages().FirstAsync(t));
         // An answer about a container that need not exist proves that the service answers.
         var blobs = CheckAsync(async t =>
             await services.GetRequiredService<BlobServiceClient>().GetBlobContainerClient("azure-webjobs-hosts").ExistsAsync(t));

@@ -18,6 +18,9 @@ internal static class HostingSetup
         services.AddSingleton(account.CreateTableServiceClient());
         services.AddSingleton(account.CreateQueueServiceClient());
         services.AddSingleton(account.CreateBlobServiceClient());
+        services.AddSingleton(account.CreateTables());
+        services.AddSingleton(account.CreateQueues());
+        services.AddSingleton(account.CreateBlobs());
         return services;
     }
 

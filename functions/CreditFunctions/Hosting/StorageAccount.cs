@@ -15,11 +15,15 @@ namespace CreditFunctions.Hosting;
 /// </summary>
 public sealed class StorageAccount
 {
-    private StorageAccount(StorageConnectionString connection, TokenCredential? credential)
+    private StorageAccount(StorageConnectionString connection, TokenCredential? credential, string? connectionString)
     {
         Connection = connection;
         Credential = credential;
+        ConnectionString = connectionString;
     }
+
+    /// <summary>The connection string when the account is reached with one; null for identity-based access.</summary>
+    public string? ConnectionString { get; }
 
     /// <summary>The account's endpoints and, for Shared Key access, its key.</summary>
     public StorageConnectionString Connection { get; }
@@ -38,7 +42,7 @@ public sealed class StorageAccount
             try
             {
                 var parsed = StorageConnectionString.Parse(connectionString);
-                return new StorageAccount(parsed, parsed.SharedKey is null ? Identity(configuration.GetSection(name)) : null);
+                return new StorageAccount(parsed, parsed.SharedKey is null ? Identity(configuration.GetSection(name)) : null, parsed.SharedKey is null ? null : connectionString);
             }
             catch (FormatException ex)
             {
@@ -63,7 +67,7 @@ public sealed class StorageAccount
             throw new InvalidOperationException(
                 $"No storage connection '{name}': set it to a connection string, or set '{name}__accountName' (or its blob, queue and table service URIs) for identity-based access.");
         }
-        return new StorageAccount(StorageConnectionString.ForServiceUris(blob, queue, table), Identity(section));
+        return new StorageAccount(StorageConnectionString.ForServiceUris(blob, queue, table), Identity(section), null);
     }
 
     /// <summary>A Table service client on this account.</summary>
@@ -79,6 +83,25 @@ public sealed class StorageAccount
     public BlobServiceClient CreateBlobServiceClient(StorageClientOptions? options = null) => Connection.SharedKey is { } key
         ? new BlobServiceClient(Connection.BlobEndpoint, key, options)
         : new BlobServiceClient(Connection.BlobEndpoint, Credential!, options);
+
+    /// <summary>An Azure.Data.Tables service client on this account.</summary>
+    public Azure.Data.Tables.TableServiceClient CreateTables() => ConnectionString is { } cs
+        ? new Azure.Data.Tables.TableServiceClient(cs)
+        : new Azure.Data.Tables.TableServiceClient(Connection.TableEndpoint, Credential!);
+
+    /// <summary>An Azure.Storage.Queues service client on this account, with base64 messages as the Functions host expects.</summary>
+    public Azure.Storage.Queues.QueueServiceClient CreateQueues()
+    {
+        var options = new Azure.Storage.Queues.QueueClientOptions { MessageEncoding = Azure.Storage.Queues.QueueMessageEncoding.Base64 };
+        return ConnectionString is { } cs
+            ? new Azure.Storage.Queues.QueueServiceClient(cs, options)
+            : new Azure.Storage.Queues.QueueServiceClient(Connection.QueueEndpoint, Credential!, options);
+    }
+
+    /// <summary>An Azure.Storage.Blobs service client on this account.</summary>
+    public Azure.Storage.Blobs.BlobServiceClient CreateBlobs() => ConnectionString is { } cs
+        ? new Azure.Storage.Blobs.BlobServiceClient(cs)
+        : new Azure.Storage.Blobs.BlobServiceClient(Connection.BlobEndpoint, Credential!);
 
     private static DefaultAzureCredential Identity(IConfigurationSection section) => new(new DefaultAzureCredentialOptions
     {

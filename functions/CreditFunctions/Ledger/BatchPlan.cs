@@ -1,5 +1,5 @@
 using Azure;
-using CreditFunctions.AzureStorage.Tables;
+using Azure.Data.Tables;
 
 namespace CreditFunctions.Ledger;
 

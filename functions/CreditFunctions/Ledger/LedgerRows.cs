@@ -2,7 +2,8 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using Azure;
-using CreditFunctions.AzureStorage.Tables;
+using System.Runtime.Serialization;
+using Azure.Data.Tables;
 
 namespace CreditFunctions.Ledger;
 
@@ -67,7 +68,7 @@ internal static class LedgerKeys
 }
 
 /// <summary>A team's wallet of one credit type: lifetime counters, spendable grant buckets and open holds.</summary>
-internal sealed class WalletRow : ITableEntity<WalletRow>
+internal sealed class WalletRow : ITableEntity
 {
     public string PartitionKey { get; set; } = string.Empty;
     public string RowKey { get; set; } = string.Empty;
@@ -80,30 +81,10 @@ internal sealed class WalletRow : ITableEntity<WalletRow>
     public long Expired { get; set; }
     public string Buckets { get; set; } = "[]";
     public string Holds { get; set; } = "[]";
-
-    public void WriteProperties(TableEntityWriter writer)
-    {
-        writer.Write(nameof(Granted), Granted);
-        writer.Write(nameof(Spent), Spent);
-        writer.Write(nameof(Refunded), Refunded);
-        writer.Write(nameof(Expired), Expired);
-        writer.Write(nameof(Buckets), Buckets);
-        writer.Write(nameof(Holds), Holds);
-    }
-
-    public static WalletRow ReadEntity(TableEntityReader reader) => new()
-    {
-        Granted = reader.GetInt64(nameof(Granted)) ?? 0,
-        Spent = reader.GetInt64(nameof(Spent)) ?? 0,
-        Refunded = reader.GetInt64(nameof(Refunded)) ?? 0,
-        Expired = reader.GetInt64(nameof(Expired)) ?? 0,
-        Buckets = reader.GetString(nameof(Buckets)) ?? "[]",
-        Holds = reader.GetString(nameof(Holds)) ?? "[]",
-    };
 }
 
 /// <summary>The first result of an idempotency key and the fingerprint of the parameters it came with.</summary>
-internal sealed class IdempotencyRow : ITableEntity<IdempotencyRow>
+internal sealed class IdempotencyRow : ITableEntity
 {
     public string PartitionKey { get; set; } = string.Empty;
     public string RowKey { get; set; } = string.Empty;
@@ -113,20 +94,6 @@ internal sealed class IdempotencyRow : ITableEntity<IdempotencyRow>
     public string Key { get; set; } = string.Empty;
     public string Fingerprint { get; set; } = string.Empty;
     public string Result { get; set; } = string.Empty;
-
-    public void WriteProperties(TableEntityWriter writer)
-    {
-        writer.Write(nameof(Key), Key);
-        writer.Write(nameof(Fingerprint), Fingerprint);
-        writer.Write(nameof(Result), Result);
-    }
-
-    public static IdempotencyRow ReadEntity(TableEntityReader reader) => new()
-    {
-        Key = reader.GetString(nameof(Key)) ?? string.Empty,
-        Fingerprint = reader.GetString(nameof(Fingerprint)) ?? string.Empty,
-        Result = reader.GetString(nameof(Result)) ?? string.Empty,
-    };
 }
 
 /// <summary>The kinds of history line.</summary>
@@ -139,7 +106,7 @@ internal static class LineKinds
 }
 
 /// <summary>A history line (and, under <c>U|</c>, its per-user copy).</summary>
-internal sealed class LineRow : ITableEntity<LineRow>
+internal sealed class LineRow : ITableEntity
 {
     public string PartitionKey { get; set; } = string.Empty;
     public string RowKey { get; set; } = string.Empty;
@@ -171,52 +138,10 @@ internal sealed class LineRow : ITableEntity<LineRow>
         Description = Description, Related = Related, ChargeId = ChargeId, HoldId = HoldId, Reason = Reason,
         RefundedSoFar = RefundedSoFar, Owned = Owned,
     };
-
-    public void WriteProperties(TableEntityWriter writer)
-    {
-        writer.Write(nameof(LineId), LineId);
-        writer.Write(nameof(Kind), Kind);
-        writer.Write(nameof(At), At);
-        writer.Write(nameof(UserId), UserId);
-        writer.Write(nameof(CreditType), CreditType);
-        writer.Write(nameof(Amount), Amount);
-        writer.Write(nameof(Feature), Feature);
-        writer.Write(nameof(Action), Action);
-        writer.Write(nameof(DataType), DataType);
-        writer.Write(nameof(SubjectId), SubjectId);
-        writer.Write(nameof(Description), Description);
-        writer.Write(nameof(Related), Related);
-        writer.Write(nameof(ChargeId), ChargeId);
-        writer.Write(nameof(HoldId), HoldId);
-        writer.Write(nameof(Reason), Reason);
-        writer.Write(nameof(RefundedSoFar), RefundedSoFar);
-        writer.Write(nameof(Owned), Owned);
-    }
-
-    public static LineRow ReadEntity(TableEntityReader reader) => new()
-    {
-        LineId = reader.GetString(nameof(LineId)) ?? string.Empty,
-        Kind = reader.GetString(nameof(Kind)) ?? LineKinds.Charge,
-        At = reader.GetDateTimeOffset(nameof(At)) ?? default,
-        UserId = reader.GetString(nameof(UserId)) ?? string.Empty,
-        CreditType = reader.GetString(nameof(CreditType)) ?? string.Empty,
-        Amount = reader.GetInt64(nameof(Amount)) ?? 0,
-        Feature = reader.GetString(nameof(Feature)),
-        Action = reader.GetString(nameof(Action)),
-        DataType = reader.GetString(nameof(DataType)),
-        SubjectId = reader.GetString(nameof(SubjectId)),
-        Description = reader.GetString(nameof(Description)),
-        Related = reader.GetString(nameof(Related)),
-        ChargeId = reader.GetString(nameof(ChargeId)),
-        HoldId = reader.GetString(nameof(HoldId)),
-        Reason = reader.GetString(nameof(Reason)),
-        RefundedSoFar = reader.GetInt64(nameof(RefundedSoFar)) ?? 0,
-        Owned = reader.GetBoolean(nameof(Owned)) ?? false,
-    };
 }
 
 /// <summary>"This team owns this data of this subject", written with the charge that bought it.</summary>
-internal sealed class OwnershipRow : ITableEntity<OwnershipRow>
+internal sealed class OwnershipRow : ITableEntity
 {
     public string PartitionKey { get; set; } = string.Empty;
     public string RowKey { get; set; } = string.Empty;
@@ -227,22 +152,6 @@ internal sealed class OwnershipRow : ITableEntity<OwnershipRow>
     public string DataType { get; set; } = string.Empty;
     public string LineId { get; set; } = string.Empty;
     public DateTimeOffset At { get; set; }
-
-    public void WriteProperties(TableEntityWriter writer)
-    {
-        writer.Write(nameof(SubjectId), SubjectId);
-        writer.Write(nameof(DataType), DataType);
-        writer.Write(nameof(LineId), LineId);
-        writer.Write(nameof(At), At);
-    }
-
-    public static OwnershipRow ReadEntity(TableEntityReader reader) => new()
-    {
-        SubjectId = reader.GetString(nameof(SubjectId)) ?? string.Empty,
-        DataType = reader.GetString(nameof(DataType)) ?? string.Empty,
-        LineId = reader.GetString(nameof(LineId)) ?? string.Empty,
-        At = reader.GetDateTimeOffset(nameof(At)) ?? default,
-    };
 }
 
 /// <summary>The states of a hold. An open hold past its expiry is expired without any write.</summary>
@@ -256,7 +165,7 @@ internal static class HoldStates
 /// <summary>A two-phase hold. <see cref="Amount"/> is what it reserved when placed; charges drawn from it add up in
 /// <see cref="Drawn"/>; a capture's amount is <see cref="Captured"/>. What is left of it is
 /// <see cref="Remaining"/>, and every charge line naming the hold adds up to <c>Drawn + Captured</c>.</summary>
-internal sealed class HoldRow : ITableEntity<HoldRow>
+internal sealed class HoldRow : ITableEntity
 {
     public string PartitionKey { get; set; } = string.Empty;
     public string RowKey { get; set; } = string.Empty;
@@ -278,39 +187,6 @@ internal sealed class HoldRow : ITableEntity<HoldRow>
     public string? Related { get; set; }
 
     /// <summary>What an open hold still reserves: its amount minus the charges drawn from it.</summary>
+    [IgnoreDataMember]
     public long Remaining => Amount - Drawn;
-
-    public void WriteProperties(TableEntityWriter writer)
-    {
-        writer.Write(nameof(HoldId), HoldId);
-        writer.Write(nameof(State), State);
-        writer.Write(nameof(CreditType), CreditType);
-        writer.Write(nameof(Amount), Amount);
-        writer.Write(nameof(Drawn), Drawn);
-        writer.Write(nameof(Captured), Captured);
-        writer.Write(nameof(ExpiresAt), ExpiresAt);
-        writer.Write(nameof(CreatedAt), CreatedAt);
-        writer.Write(nameof(Feature), Feature);
-        writer.Write(nameof(Action), Action);
-        writer.Write(nameof(UserId), UserId);
-        writer.Write(nameof(Description), Description);
-        writer.Write(nameof(Related), Related);
-    }
-
-    public static HoldRow ReadEntity(TableEntityReader reader) => new()
-    {
-        HoldId = reader.GetString(nameof(HoldId)) ?? string.Empty,
-        State = reader.GetString(nameof(State)) ?? HoldStates.Open,
-        CreditType = reader.GetString(nameof(CreditType)) ?? string.Empty,
-        Amount = reader.GetInt64(nameof(Amount)) ?? 0,
-        Drawn = reader.GetInt64(nameof(Drawn)) ?? 0,
-        Captured = reader.GetInt64(nameof(Captured)) ?? 0,
-        ExpiresAt = reader.GetDateTimeOffset(nameof(ExpiresAt)) ?? default,
-        CreatedAt = reader.GetDateTimeOffset(nameof(CreatedAt)) ?? default,
-        Feature = reader.GetString(nameof(Feature)) ?? string.Empty,
-        Action = reader.GetString(nameof(Action)) ?? string.Empty,
-        UserId = reader.GetString(nameof(UserId)) ?? string.Empty,
-        Description = reader.GetString(nameof(Description)),
-        Related = reader.GetString(nameof(Related)),
-    };
 }

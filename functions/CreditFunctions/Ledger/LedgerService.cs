@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text;
-using CreditFunctions.AzureStorage.Tables;
+using Azure.Data.Tables;
 using Microsoft.Extensions.Logging;
 
 namespace CreditFunctions.Ledger;
@@ -257,7 +257,7 @@ public sealed partial class LedgerService
         LedgerRules.Team(teamId);
         var actions = new List<CatalogAction>();
         var users = new List<string>();
-        var filter = TableQueryFilter.Create($"PartitionKey eq {teamId} and RowKey ge {LedgerKeys.MarkerFrom} and RowKey lt {LedgerKeys.MarkerTo}");
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {teamId} and RowKey ge {LedgerKeys.MarkerFrom} and RowKey lt {LedgerKeys.MarkerTo}");
         await foreach (var row in _store.Table.QueryAsync<TableEntity>(filter, select: ["RowKey"], cancellationToken: cancellationToken).ConfigureAwait(false))
         {
             if (row.RowKey.StartsWith(LedgerKeys.ActionMarkerPrefix, StringComparison.Ordinal))
@@ -380,7 +380,7 @@ public sealed partial class LedgerService
         DateTimeOffset now, List<string> problems, CancellationToken ct)
     {
         var open = new Dictionary<string, HoldRow>(StringComparer.Ordinal);
-        var filter = TableQueryFilter.Create($"PartitionKey eq {teamId} and RowKey ge {"H|"} and RowKey lt {"H}"}");
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {teamId} and RowKey ge {"H|"} and RowKey lt {"H}"}");
         await foreach (var hold in _store.Table.QueryAsync<HoldRow>(filter, cancellationToken: ct).ConfigureAwait(false))
         {
             if (hold.State == HoldStates.Open && hold.ExpiresAt > now)
@@ -447,18 +447,18 @@ public sealed partial class LedgerService
 
     private static string LineFilter(UsageQuery query)
     {
-        var parts = new List<string> { TableQueryFilter.Create($"Kind ne {LineKinds.Grant}") };
+        var parts = new List<string> { TableClient.CreateQueryFilter($"Kind ne {LineKinds.Grant}") };
         if (!query.IncludeRefunds)
         {
-            parts.Add(TableQueryFilter.Create($"Kind ne {LineKinds.Refund}"));
+            parts.Add(TableClient.CreateQueryFilter($"Kind ne {LineKinds.Refund}"));
         }
         if (query.Feature is not null)
         {
-            parts.Add(TableQueryFilter.Create($"Feature eq {query.Feature}"));
+            parts.Add(TableClient.CreateQueryFilter($"Feature eq {query.Feature}"));
         }
         if (query.Action is not null)
         {
-            parts.Add(TableQueryFilter.Create($"Action eq {query.Action}"));
+            parts.Add(TableClient.CreateQueryFilter($"Action eq {query.Action}"));
         }
         return string.Join(" and ", parts);
     }

@@ -1,5 +1,5 @@
 using CreditFunctions.Auth;
-using CreditFunctions.AzureStorage.Tables;
+using Azure.Data.Tables;
 using CreditFunctions.Triggers;
 using Microsoft.Extensions.Logging;
 

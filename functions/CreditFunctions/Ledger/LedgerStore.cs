@@ -1,4 +1,6 @@
-using CreditFunctions.AzureStorage.Tables;
+using Azure;
+using Azure.Data.Tables;
+using CreditFunctions.Hosting;
 
 namespace CreditFunctions.Ledger;
 
@@ -12,7 +14,7 @@ internal sealed class LedgerStore(TableClient table)
     public async Task<Dictionary<string, WalletState>> LoadWalletsAsync(string teamId, CancellationToken ct)
     {
         var wallets = new Dictionary<string, WalletState>(StringComparer.Ordinal);
-        var filter = TableQueryFilter.Create($"PartitionKey eq {teamId} and RowKey ge {LedgerKeys.WalletFrom} and RowKey lt {LedgerKeys.WalletTo}");
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {teamId} and RowKey ge {LedgerKeys.WalletFrom} and RowKey lt {LedgerKeys.WalletTo}");
         await foreach (var row in Table.QueryAsync<WalletRow>(filter, cancellationToken: ct).ConfigureAwait(false))
         {
             var creditType = row.RowKey[LedgerKeys.WalletFrom.Length..];
@@ -22,24 +24,24 @@ internal sealed class LedgerStore(TableClient table)
     }
 
     public Task<IdempotencyRow?> GetIdempotencyAsync(string teamId, string key, CancellationToken ct) =>
-        Table.GetEntityIfExistsAsync<IdempotencyRow>(teamId, LedgerKeys.Idempotency(key), ct);
+        Table.GetEntityOrNullAsync<IdempotencyRow>(teamId, LedgerKeys.Idempotency(key), ct);
 
     public async Task<bool> OwnershipExistsAsync(string teamId, string ownershipKey, CancellationToken ct) =>
-        await Table.GetEntityIfExistsAsync<OwnershipRow>(teamId, ownershipKey, ct).ConfigureAwait(false) is not null;
+        await Table.GetEntityOrNullAsync<OwnershipRow>(teamId, ownershipKey, ct).ConfigureAwait(false) is not null;
 
     public Task<LineRow?> GetLineAsync(string teamId, string lineId, CancellationToken ct) =>
-        LedgerKeys.IsLineId(lineId) ? Table.GetEntityIfExistsAsync<LineRow>(teamId, LedgerKeys.Line(lineId), ct) : Task.FromResult<LineRow?>(null);
+        LedgerKeys.IsLineId(lineId) ? Table.GetEntityOrNullAsync<LineRow>(teamId, LedgerKeys.Line(lineId), ct) : Task.FromResult<LineRow?>(null);
 
     public Task<HoldRow?> GetHoldAsync(string teamId, string holdId, CancellationToken ct) =>
-        Table.GetEntityIfExistsAsync<HoldRow>(teamId, LedgerKeys.Hold(holdId), ct);
+        Table.GetEntityOrNullAsync<HoldRow>(teamId, LedgerKeys.Hold(holdId), ct);
 
-    public async Task<IReadOnlyList<TableTransactionResult>> SubmitAsync(IReadOnlyList<TableTransactionAction> actions, CancellationToken ct) =>
+    public async Task<IReadOnlyList<Response>> SubmitAsync(IReadOnlyList<TableTransactionAction> actions, CancellationToken ct) =>
         (await Table.SubmitTransactionAsync(actions, ct).ConfigureAwait(false)).Value;
 
     /// <summary>Lines of one prefix (<c>L|</c> or <c>U|user|</c>) between two row keys, newest first.</summary>
     public IAsyncEnumerable<LineRow> QueryLinesAsync(string teamId, string fromRowKeyExclusive, string toRowKeyExclusive, string? extraFilter, int pageSize, CancellationToken ct)
     {
-        var filter = TableQueryFilter.Create($"PartitionKey eq {teamId} and RowKey gt {fromRowKeyExclusive} and RowKey lt {toRowKeyExclusive}");
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {teamId} and RowKey gt {fromRowKeyExclusive} and RowKey lt {toRowKeyExclusive}");
         if (!string.IsNullOrEmpty(extraFilter))
         {
             filter += " and (" + extraFilter + ")";
@@ -49,5 +51,5 @@ internal sealed class LedgerStore(TableClient table)
 
     /// <summary>Every row of a team (for verification): a full partition read, for operators only.</summary>
     public IAsyncEnumerable<TableEntity> ScanTeamAsync(string teamId, CancellationToken ct) =>
-        Table.QueryAsync<TableEntity>(TableQueryFilter.Create($"PartitionKey eq {teamId}"), cancellationToken: ct);
+        Table.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {teamId}"), cancellationToken: ct);
 }

@@ -1,6 +1,6 @@
 using System.Threading.Channels;
 using Azure;
-using CreditFunctions.AzureStorage.Tables;
+using Azure.Data.Tables;
 using Microsoft.Extensions.Logging;
 
 namespace CreditFunctions.Ledger;
@@ -30,7 +30,7 @@ namespace CreditFunctions.Ledger;
 /// </remarks>
 internal sealed partial class TeamCommitter
 {
-    private const int RowBudget = TableClient.MaxTransactionActions - 8; // room for wallets and expiry lines
+    private const int RowBudget = 100 - 8; // an entity-group transaction holds at most 100 actions; // room for wallets and expiry lines
     private const int MaxAttempts = 32;
     private const int RecentKeysMax = 20_000;
     private const int KnownOwnedMax = 200_000;
@@ -181,7 +181,7 @@ internal sealed partial class TeamCommitter
             }
 
             var (actions, rows) = plan.Build();
-            IReadOnlyList<TableTransactionResult> results;
+            IReadOnlyList<Response> results;
             try
             {
                 results = await _store.SubmitAsync(actions, CancellationToken.None).ConfigureAwait(false);
@@ -199,7 +199,7 @@ internal sealed partial class TeamCommitter
             {
                 if (rows[i].WalletCreditType is { } creditType)
                 {
-                    plan.Wallets[creditType].Committed(results[i].ETag);
+                    plan.Wallets[creditType].Committed(results[i].Headers.ETag ?? throw new InvalidOperationException("A committed wallet came back without an ETag."));
                 }
                 else if (rows[i].Entity is OwnershipRow owned)
                 {

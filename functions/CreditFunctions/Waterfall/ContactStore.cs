@@ -1,10 +1,11 @@
 using Azure;
-using CreditFunctions.AzureStorage.Tables;
+using Azure.Data.Tables;
+using CreditFunctions.Hosting;
 
 namespace CreditFunctions.Waterfall;
 
 /// <summary>A team's copy of a person's found data, with provenance (who found it, when, how it verified).</summary>
-public sealed class ContactRecord : ITableEntity<ContactRecord>
+public sealed class ContactRecord : ITableEntity
 {
     /// <inheritdoc />
     public string PartitionKey { get; set; } = string.Empty;
@@ -19,6 +20,7 @@ public sealed class ContactRecord : ITableEntity<ContactRecord>
     public ETag ETag { get; set; }
 
     /// <summary>The person's id.</summary>
+    [System.Runtime.Serialization.IgnoreDataMember]
     public string PersonId => RowKey[ContactStore.RowPrefix.Length..];
 
     /// <summary>Display name.</summary>
@@ -53,39 +55,6 @@ public sealed class ContactRecord : ITableEntity<ContactRecord>
 
     /// <summary>The ledger line that bought the number.</summary>
     public string? MobileChargeId { get; set; }
-
-    /// <inheritdoc />
-    public void WriteProperties(TableEntityWriter writer)
-    {
-        ArgumentNullException.ThrowIfNull(writer);
-        writer.Write(nameof(Name), Name);
-        writer.Write(nameof(Email), Email);
-        writer.Write(nameof(EmailProvider), EmailProvider);
-        writer.Write(nameof(EmailFoundAt), EmailFoundAt);
-        writer.Write(nameof(EmailVerification), EmailVerification);
-        writer.Write(nameof(EmailVerifiedAt), EmailVerifiedAt);
-        writer.Write(nameof(EmailChargeId), EmailChargeId);
-        writer.Write(nameof(Mobile), Mobile);
-        writer.Write(nameof(MobileProvider), MobileProvider);
-        writer.Write(nameof(MobileFoundAt), MobileFoundAt);
-        writer.Write(nameof(MobileChargeId), MobileChargeId);
-    }
-
-    /// <inheritdoc />
-    public static ContactRecord ReadEntity(TableEntityReader reader) => new()
-    {
-        Name = reader.GetString(nameof(Name)),
-        Email = reader.GetString(nameof(Email)),
-        EmailProvider = reader.GetString(nameof(EmailProvider)),
-        EmailFoundAt = reader.GetDateTimeOffset(nameof(EmailFoundAt)),
-        EmailVerification = reader.GetString(nameof(EmailVerification)),
-        EmailVerifiedAt = reader.GetDateTimeOffset(nameof(EmailVerifiedAt)),
-        EmailChargeId = reader.GetString(nameof(EmailChargeId)),
-        Mobile = reader.GetString(nameof(Mobile)),
-        MobileProvider = reader.GetString(nameof(MobileProvider)),
-        MobileFoundAt = reader.GetDateTimeOffset(nameof(MobileFoundAt)),
-        MobileChargeId = reader.GetString(nameof(MobileChargeId)),
-    };
 }
 
 /// <summary>
@@ -101,44 +70,39 @@ public sealed class ContactStore(TableClient table)
 
     /// <summary>The person's record in the team's store, or null.</summary>
     public Task<ContactRecord?> GetAsync(string teamId, string personId, CancellationToken cancellationToken = default) =>
-        Table.GetEntityIfExistsAsync<ContactRecord>(teamId, RowPrefix + personId, cancellationToken);
+        Table.GetEntityOrNullAsync<ContactRecord>(teamId, RowPrefix + personId, cancellationToken);
 
     /// <summary>Records a found email (merge; repeating it is harmless).</summary>
     public Task RecordEmailAsync(string teamId, string personId, string? name, string email, string provider, string? verification, string? chargeId,
         DateTimeOffset at, CancellationToken cancellationToken = default) =>
-        Table.UpsertEntityAsync(new ContactRecord
-        {
-            PartitionKey = teamId, RowKey = RowPrefix + personId, Name = name, Email = email, EmailProvider = provider, EmailFoundAt = at,
-            EmailVerification = verification, EmailVerifiedAt = verification is null ? null : at, EmailChargeId = chargeId,
-        }, TableUpdateMode.Merge, cancellationToken);
+        MergeAsync(teamId, personId, cancellationToken,
+            (nameof(ContactRecord.Name), name), (nameof(ContactRecord.Email), email), (nameof(ContactRecord.EmailProvider), provider),
+            (nameof(ContactRecord.EmailFoundAt), at), (nameof(ContactRecord.EmailVerification), verification),
+            (nameof(ContactRecord.EmailVerifiedAt), verification is null ? null : at), (nameof(ContactRecord.EmailChargeId), chargeId));
 
     /// <summary>Records a found mobile number (merge).</summary>
     public Task RecordMobileAsync(string teamId, string personId, string? name, string mobile, string provider, string? chargeId,
         DateTimeOffset at, CancellationToken cancellationToken = default) =>
-        Table.UpsertEntityAsync(new ContactRecord
-        {
-            PartitionKey = teamId, RowKey = RowPrefix + personId, Name = name, Mobile = mobile, MobileProvider = provider, MobileFoundAt = at,
-            MobileChargeId = chargeId,
-        }, TableUpdateMode.Merge, cancellationToken);
+        MergeAsync(teamId, personId, cancellationToken,
+            (nameof(ContactRecord.Name), name), (nameof(ContactRecord.Mobile), mobile), (nameof(ContactRecord.MobileProvider), provider),
+            (nameof(ContactRecord.MobileFoundAt), at), (nameof(ContactRecord.MobileChargeId), chargeId));
 
     /// <summary>Records a new verification status of the stored email.</summary>
     public Task RecordVerificationAsync(string teamId, string personId, string status, DateTimeOffset at, CancellationToken cancellationToken = default) =>
-        Table.UpsertEntityAsync(new VerificationUpdate(teamId, RowPrefix + personId, status, at), TableUpdateMode.Merge, cancellationToken);
+        MergeAsync(teamId, personId, cancellationToken,
+            (nameof(ContactRecord.EmailVerification), status), (nameof(ContactRecord.EmailVerifiedAt), at));
 
-    private sealed class VerificationUpdate(string team, string row, string status, DateTimeOffset at) : ITableEntity
+    // A merge writes only the values given: a null leaves what is stored untouched.
+    private Task<Response> MergeAsync(string teamId, string personId, CancellationToken cancellationToken, params (string Name, object? Value)[] values)
     {
-        public string PartitionKey { get; set; } = team;
-
-        public string RowKey { get; set; } = row;
-
-        public DateTimeOffset? Timestamp { get; set; }
-
-        public ETag ETag { get; set; }
-
-        public void WriteProperties(TableEntityWriter writer)
+        var entity = new TableEntity(teamId, RowPrefix + personId);
+        foreach (var (name, value) in values)
         {
-            writer.Write(nameof(ContactRecord.EmailVerification), status);
-            writer.Write(nameof(ContactRecord.EmailVerifiedAt), at);
+            if (value is not null)
+            {
+                entity[name] = value;
+            }
         }
+        return Table.UpsertEntityAsync(entity, TableUpdateMode.Merge, cancellationToken);
     }
 }

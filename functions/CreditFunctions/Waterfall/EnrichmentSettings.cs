@@ -4,7 +4,8 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Azure;
-using CreditFunctions.AzureStorage.Tables;
+using Azure.Data.Tables;
+using CreditFunctions.Hosting;
 using CreditFunctions.Providers;
 
 namespace CreditFunctions.Waterfall;
@@ -134,12 +135,12 @@ public sealed class EnrichmentSettingsStore(TableClient table, ProviderCatalog c
     /// <summary>The team's settings, or the defaults: every provider of the catalog in file order, verification on.</summary>
     public async Task<EnrichmentSettings> GetAsync(string teamId, CancellationToken cancellationToken = default)
     {
-        var row = await table.GetEntityIfExistsAsync<TableEntity>(teamId, SettingsRow, cancellationToken).ConfigureAwait(false);
+        var row = await table.GetEntityOrNullAsync<TableEntity>(teamId, SettingsRow, cancellationToken).ConfigureAwait(false);
         return Parse(row);
     }
 
     private EnrichmentSettings Parse(TableEntity? row) =>
-        row?.GetValueOrDefault("Json") is string json
+        row?.GetString("Json") is { } json
             ? JsonSerializer.Deserialize<EnrichmentSettings>(json, JsonSerializerOptions.Web)!
             : Defaults();
 
@@ -181,7 +182,7 @@ public sealed class EnrichmentSettingsStore(TableClient table, ProviderCatalog c
         ArgumentNullException.ThrowIfNull(change);
         for (var attempt = 1; ; attempt++)
         {
-            var row = await table.GetEntityIfExistsAsync<TableEntity>(teamId, SettingsRow, cancellationToken).ConfigureAwait(false);
+            var row = await table.GetEntityOrNullAsync<TableEntity>(teamId, SettingsRow, cancellationToken).ConfigureAwait(false);
             var updated = change(Parse(row));
             var entity = new TableEntity(teamId, SettingsRow) { ["Json"] = JsonSerializer.Serialize(updated, JsonSerializerOptions.Web) };
             try

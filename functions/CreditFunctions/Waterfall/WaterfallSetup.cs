@@ -1,4 +1,4 @@
-using CreditFunctions.AzureStorage.Tables;
+using Azure.Data.Tables;
 using CreditFunctions.Providers;
 
 namespace CreditFunctions.Waterfall;

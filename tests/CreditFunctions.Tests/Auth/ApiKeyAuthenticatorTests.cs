@@ -73,7 +73,7 @@ public sealed class ApiKeyAuthenticatorTests(AzuriteFixture azurite)
         Assert.Equal(ApiKeyCheckStatus.Authenticated, (await authenticator.CheckAsync(key.Key, Ct)).Status);
 
         // With the table gone, only the cache can still answer.
-        await _s.Table.DeleteIfExistsAsync(Ct);
+        await _s.Table.DeleteAsync(Ct);
 
         Assert.Equal(ApiKeyCheckStatus.Authenticated, (await authenticator.CheckAsync(key.Key, Ct)).Status);
         _clock.Advance(TimeSpan.FromSeconds(30));

@@ -1,6 +1,6 @@
 using System.Net;
 using CreditFunctions.Auth;
-using CreditFunctions.AzureStorage.Tables;
+using Azure.Data.Tables;
 using CreditFunctions.Hosting;
 using CreditFunctions.TestSupport;
 using Microsoft.Extensions.Configuration;
@@ -43,8 +43,9 @@ public sealed class DemoSeedTests(AzuriteFixture azurite)
         await using (await TestApp.StartAsync(azurite, seedDemoTeam: false, tableName: table))
         {
         }
-        Assert.Null(await new TableServiceClient(azurite.ConnectionString).GetTableClient(table)
-            .GetEntityIfExistsAsync<TableEntity>(DemoSeed.TeamId, "team", Ct));
+        var service = new TableServiceClient(azurite.ConnectionString);
+        await service.CreateTableIfNotExistsAsync(table, Ct);
+        Assert.False((await service.GetTableClient(table).GetEntityIfExistsAsync<TableEntity>(DemoSeed.TeamId, "team", cancellationToken: Ct)).HasValue);
 
         var underHost = new ConfigurationBuilder().AddInMemoryCollection([new("FUNCTIONS_CUSTOMHANDLER_PORT", "7777")]).Build();
         Assert.False(AuthOptions.From(underHost, AppSettings.From(underHost)).SeedDemoTeam);

@@ -96,7 +96,7 @@ public sealed class OperatorCommandTests(AzuriteFixture azurite)
     {
         var team = AzuriteFixture.NewName("team");
         Assert.Equal(0, (await RunAsync("teams", "create", "--team", team, "--admin", "ada")).ExitCode);
-        var keys = new ApiKeyStore(new AzureStorage.Tables.TableServiceClient(azurite.ConnectionString).GetTableClient(_table));
+        var keys = new ApiKeyStore(new Azure.Data.Tables.TableServiceClient(azurite.ConnectionString).GetTableClient(_table));
         var before = await keys.ListAsync(team, Ct);
 
         var again = await RunAsync("teams", "create", "--team", team, "--admin", "mallory");
@@ -126,9 +126,9 @@ public sealed class OperatorCommandTests(AzuriteFixture azurite)
         Assert.Contains(named, run.Error, StringComparison.Ordinal);
         Assert.Contains("Usage", run.Error + run.Output, StringComparison.Ordinal);
         Assert.DoesNotContain("cfk_", run.Output, StringComparison.Ordinal);
-        var table = new AzureStorage.Tables.TableServiceClient(azurite.ConnectionString).GetTableClient(_table);
+        var table = new Azure.Data.Tables.TableServiceClient(azurite.ConnectionString).GetTableClient(_table);
         await table.CreateIfNotExistsAsync(Ct);
-        Assert.Empty(await table.QueryAsync<AzureStorage.Tables.TableEntity>(cancellationToken: Ct).ToListAsync(Ct));
+        Assert.Empty(await table.QueryAsync<Azure.Data.Tables.TableEntity>(cancellationToken: Ct).ToListAsync(Ct));
     }
 
     [Fact]

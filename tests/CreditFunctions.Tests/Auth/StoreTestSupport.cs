@@ -1,6 +1,6 @@
 using System.Text;
 using CreditFunctions.Auth;
-using CreditFunctions.AzureStorage.Tables;
+using Azure.Data.Tables;
 using CreditFunctions.TestSupport;
 
 namespace CreditFunctions.Tests.Auth;
@@ -26,7 +26,7 @@ internal sealed class StoreTestSupport(AzuriteFixture azurite)
     {
         yield return row.PartitionKey;
         yield return row.RowKey;
-        foreach (var value in row.Values)
+        foreach (var value in ((IDictionary<string, object>)row).Values)
         {
             switch (value)
             {

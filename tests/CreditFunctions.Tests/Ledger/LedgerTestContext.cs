@@ -1,7 +1,6 @@
 using Azure.Core;
 using Azure.Core.Pipeline;
-using CreditFunctions.AzureStorage;
-using CreditFunctions.AzureStorage.Tables;
+using Azure.Data.Tables;
 using CreditFunctions.Ledger;
 using CreditFunctions.TestSupport;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -90,7 +89,7 @@ internal sealed class LedgerTestContext
     /// <summary>Another ledger instance on the same table: a second process, or a restarted client.</summary>
     public LedgerService NewLedger(HttpPipelinePolicy? fault = null)
     {
-        var options = new StorageClientOptions();
+        var options = new TableClientOptions();
         options.Retry.Delay = TimeSpan.FromMilliseconds(5);
         options.Retry.MaxDelay = TimeSpan.FromMilliseconds(50);
         if (fault is not null)
