@@ -3,54 +3,187 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using CreditFunctions.Api;
 using CreditFunctions.Auth;
-using CreditFunctions.Durable;
-using CreditFunctions.Durable.Http;
 using CreditFunctions.Ledger;
+using CreditFunctions.Platform;
 using CreditFunctions.Providers;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Azure.Functions.Worker;
+using Microsoft.DurableTask.Client;
 
 namespace CreditFunctions.Waterfall;
 
 /// <summary>
-/// The enrichment API: <c>POST /people/reveal</c> (synchronous), <c>POST /enrichment/waterfall</c> (async HTTP pattern),
+/// The enrichment API, one HTTP function per route (or per methods of one resource): <c>POST /people/reveal</c> (in the request), <c>POST /enrichment/waterfall</c> (async HTTP pattern),
 /// <c>GET /enrichment/waterfall/{id}</c>, <c>POST /people/{id}/reverify</c>, <c>GET|PUT /enrichment/settings</c>,
 /// <c>POST /enrichment/settings/webhook-secret</c>, <c>GET /enrichment/providers</c>. Bad input is a 400 naming the
 /// field, and nothing is started, held or charged.
 /// </summary>
-public static class WaterfallEndpoints
+public sealed class WaterfallApiFunctions(ApiGate gate, WaterfallService waterfall, ReverifyService reverify, EnrichmentSettingsStore store,
+    ProviderCatalog catalog, ProviderCaller providers)
 {
     private static readonly JsonSerializerOptions s_json = new(JsonSerializerDefaults.Web)
     {
         UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
     };
 
-    /// <summary>How long a synchronous reveal waits before answering 202 with the run's status URL instead.</summary>
-    public static TimeSpan RevealWait { get; set; } = TimeSpan.FromSeconds(25);
+    [Function("people-reveal")]
+    public Task<IActionResult> RevealAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/people/reveal")] HttpRequest request,
+        CancellationToken ct) =>
+        gate.RunAsync(request, async caller =>
+        {
+            var (body, error) = await ReadAsync<RevealBody>(request.HttpContext, ct);
+            if (error is not null)
+            {
+                return error;
+            }
+            var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
+            var data = new List<string>();
+            foreach (var item in body!.Data ?? ["email"])
+            {
+                var name = item switch { "email" => WaterfallData.Email, "phone" or "mobile" => WaterfallData.Mobile, _ => null };
+                if (name is null)
+                {
+                    errors["data"] = ["Each item is 'email' or 'phone'."];
+                }
+                else if (!data.Contains(name))
+                {
+                    data.Add(name);
+                }
+            }
+            if (data.Count == 0 && !errors.ContainsKey("data"))
+            {
+                errors["data"] = ["Ask for 'email', 'phone' or both."];
+            }
+            AddPersonErrors(errors, "person", body.Person);
+            if (errors.Count > 0)
+            {
+                return Problems.Validation(errors);
+            }
+            try
+            {
+                var (runId, person) = await waterfall.RevealAsync(caller.TeamId, caller.UserId, body.Person!, data, IdempotencyKey(request.HttpContext), ct);
+                return Results.Ok(new { runId, personId = person.PersonId, email = person.Email, phone = person.Mobile });
+            }
+            catch (WaterfallRefusedException refused)
+            {
+                return InsufficientCredits(refused);
+            }
+        });
 
-    /// <summary>Maps the routes under the authenticated <c>/api/v1</c> group.</summary>
-    public static RouteGroupBuilder MapWaterfallEndpoints(this RouteGroupBuilder api)
-    {
-        ArgumentNullException.ThrowIfNull(api);
-        api.MapPost("/people/reveal", RevealAsync);
-        api.MapPost("/enrichment/waterfall", StartWaterfallAsync);
-        api.MapGet("/enrichment/waterfall/{id}", GetWaterfallAsync);
-        api.MapPost("/people/{id}/reverify", ReverifyAsync);
-        // The orchestration management routes, for a team's own runs only (another team's run is a 404).
-        api.MapDurableManagement(((IEndpointRouteBuilder)api).ServiceProvider.GetRequiredService<DurableTaskClient>(), "/orchestrations",
-            (http, instanceId) => instanceId.StartsWith(WaterfallRun.InstanceIdFor(http.GetCaller().TeamId, string.Empty), StringComparison.Ordinal));
-        api.MapGet("/enrichment/providers", (ProviderCatalog catalog, ProviderCaller caller) => Results.Ok(new
+    [Function("enrichment-waterfall")]
+    public Task<IActionResult> StartWaterfallAsync(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/enrichment/waterfall")] HttpRequest request,
+        [DurableClient] DurableTaskClient durable, CancellationToken ct) =>
+        gate.RunAsync(request, async caller =>
+        {
+            var (body, error) = await ReadAsync<WaterfallBody>(request.HttpContext, ct);
+            if (error is not null)
+            {
+                return error;
+            }
+            var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
+            var people = body!.People ?? [];
+            if (people.Count is 0 or > WaterfallService.PeopleMax)
+            {
+                errors["people"] = [$"Between 1 and {WaterfallService.PeopleMax} people."];
+            }
+            for (var i = 0; i < people.Count && errors.Count < 20; i++)
+            {
+                AddPersonErrors(errors, $"people[{i}]", people[i]);
+            }
+            var data = (body.Data ?? []).Distinct(StringComparer.Ordinal).ToList();
+            if (data.Count == 0 || data.Any(d => d is not (WaterfallData.Email or WaterfallData.Mobile)))
+            {
+                errors["data"] = ["One or both of 'email' and 'mobile'."];
+            }
+            if (body.WebhookUrl is { } url && (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("https" or "http") || url.Length > 2000))
+            {
+                errors["webhookUrl"] = ["An absolute http(s) URL of at most 2,000 characters."];
+            }
+            if (errors.Count > 0)
+            {
+                return Problems.Validation(errors);
+            }
+            try
+            {
+                var runId = await waterfall.StartAsync(durable, caller.TeamId, caller.UserId, people!, data, ChargePlan.ApiWaterfall, body.WebhookUrl,
+                    IdempotencyKey(request.HttpContext), ct);
+                return Accepted(request, caller.TeamId, runId);
+            }
+            catch (WaterfallRefusedException refused)
+            {
+                return InsufficientCredits(refused);
+            }
+        });
+
+    [Function("enrichment-waterfall-run")]
+    public Task<IActionResult> GetWaterfallAsync(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/enrichment/waterfall/{id}")] HttpRequest request, string id,
+        [DurableClient] DurableTaskClient durable, CancellationToken ct) =>
+        gate.RunAsync(request, async caller =>
+        {
+            var state = await WaterfallService.GetAsync(durable, caller.TeamId, id, ct);
+            if (state is null)
+            {
+                return Problems.NotFound($"No waterfall run '{id}' in this team.");
+            }
+            var output = state.IsCompleted ? state.ReadOutputAs<WaterfallOutput>() : null;
+            return Results.Ok(new
+            {
+                id,
+                status = StatusName(state.RuntimeStatus),
+                createdAt = state.CreatedAt,
+                lastUpdatedAt = state.LastUpdatedAt,
+                progress = output?.Totals ?? state.ReadCustomStatusAs<WaterfallProgress>(),
+                webhook = output?.Webhook,
+                people = output?.People,
+                error = state.FailureDetails?.ErrorMessage,
+            });
+        });
+
+    [Function("people-reverify")]
+    public Task<IActionResult> ReverifyAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/people/{id}/reverify")] HttpRequest request,
+        string id, CancellationToken ct) =>
+        gate.RunAsync(request, async caller =>
+        {
+            if (IdempotencyKey(request.HttpContext) is not { } key)
+            {
+                return Problems.Validation("Idempotency-Key", "The header is required: re-verification is charged.");
+            }
+            var result = await reverify.ReverifyAsync(caller.TeamId, caller.UserId, id, key, ct);
+            return result switch
+            {
+                null => Problems.NotFound($"No stored email for person '{id}' in this team."),
+                { Status: "insufficient_credits" } => Problems.Create(StatusCodes.Status402PaymentRequired, "insufficient-credits", "Not enough credits.",
+                    "Not enough email credits for a re-verification."),
+                _ => Results.Ok(result),
+            };
+        });
+
+    [Function("enrichment-providers")]
+    public Task<IActionResult> ProvidersAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/enrichment/providers")] HttpRequest request) =>
+        gate.RunAsync(request, _ => Task.FromResult(Results.Ok(new
         {
             providers = catalog.Definitions.Select(d => new
             {
                 name = d.Name,
                 displayName = d.DisplayName,
                 capabilities = d.Capabilities,
-                statistics = caller.Statistics.Snapshot(d.Name),
+                statistics = providers.Statistics.Snapshot(d.Name),
             }),
-        }));
-        api.MapGet("/enrichment/settings", async (CallerContext caller, EnrichmentSettingsStore store, CancellationToken ct) =>
-            Results.Ok(View(await store.GetAsync(caller.TeamId, ct))));
-        api.MapPut("/enrichment/settings", PutSettingsAsync).RequireAdmin();
-        api.MapPost("/enrichment/settings/webhook-secret", async (CallerContext caller, EnrichmentSettingsStore store, CancellationToken ct) =>
+        })));
+
+    [Function("enrichment-settings")]
+    public Task<IActionResult> SettingsAsync(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", "put", Route = "v1/enrichment/settings")] HttpRequest request, CancellationToken ct) =>
+        HttpMethods.IsGet(request.Method)
+            ? gate.RunAsync(request, async caller => Results.Ok(View(await store.GetAsync(caller.TeamId, ct))))
+            : gate.RunAsync(request, caller => PutSettingsAsync(request.HttpContext, caller, store, catalog, ct), ApiAccess.Admin);
+
+    [Function("enrichment-webhook-secret")]
+    public Task<IActionResult> WebhookSecretAsync(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/enrichment/settings/webhook-secret")] HttpRequest request, CancellationToken ct) =>
+        gate.RunAsync(request, async caller =>
         {
             var secret = "whsec_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
             var protectedSecret = store.ProtectWebhookSecret(caller.TeamId, secret);
@@ -62,138 +195,10 @@ public static class WaterfallEndpoints
             await store.UpdateAsync(caller.TeamId, current => current with { WebhookSecret = protectedSecret }, ct);
             // The only time the secret is shown: it signs this team's webhooks from now on.
             return Results.Ok(new { webhookSecret = secret, signatureHeader = WebhookSender.SignatureHeader });
-        }).RequireAdmin();
-        return api;
-    }
+        }, ApiAccess.Admin);
 
-    private static async Task<IResult> RevealAsync(HttpContext http, CallerContext caller, WaterfallService waterfall, CancellationToken ct)
-    {
-        var (body, error) = await ReadAsync<RevealBody>(http, ct);
-        if (error is not null)
-        {
-            return error;
-        }
-        var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
-        var data = new List<string>();
-        foreach (var item in body!.Data ?? ["email"])
-        {
-            var name = item switch { "email" => WaterfallData.Email, "phone" or "mobile" => WaterfallData.Mobile, _ => null };
-            if (name is null)
-            {
-                errors["data"] = ["Each item is 'email' or 'phone'."];
-            }
-            else if (!data.Contains(name))
-            {
-                data.Add(name);
-            }
-        }
-        if (data.Count == 0 && !errors.ContainsKey("data"))
-        {
-            errors["data"] = ["Ask for 'email', 'phone' or both."];
-        }
-        AddPersonErrors(errors, "person", body.Person);
-        if (errors.Count > 0)
-        {
-            return Problems.Validation(errors);
-        }
-        try
-        {
-            var runId = await waterfall.StartAsync(caller.TeamId, caller.UserId, [body.Person!], data, ChargePlan.Reveal, null,
-                IdempotencyKey(http), bulk: false, ct);
-            var done = await waterfall.WaitAsync(caller.TeamId, runId, RevealWait, ct);
-            if (done is null)
-            {
-                return Accepted(http.Request, caller.TeamId, runId);
-            }
-            var person = done.ReadOutputAs<WaterfallOutput>()?.People.Single();
-            return person is null
-                ? Problems.Create(StatusCodes.Status500InternalServerError, "reveal-failed", "The reveal failed.", done.FailureDetails?.ErrorMessage)
-                : Results.Ok(new { runId, personId = person.PersonId, email = person.Email, phone = person.Mobile });
-        }
-        catch (WaterfallRefusedException refused)
-        {
-            return InsufficientCredits(refused);
-        }
-    }
-
-    private static async Task<IResult> StartWaterfallAsync(HttpContext http, CallerContext caller, WaterfallService waterfall, CancellationToken ct)
-    {
-        var (body, error) = await ReadAsync<WaterfallBody>(http, ct);
-        if (error is not null)
-        {
-            return error;
-        }
-        var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
-        var people = body!.People ?? [];
-        if (people.Count is 0 or > WaterfallService.PeopleMax)
-        {
-            errors["people"] = [$"Between 1 and {WaterfallService.PeopleMax} people."];
-        }
-        for (var i = 0; i < people.Count && errors.Count < 20; i++)
-        {
-            AddPersonErrors(errors, $"people[{i}]", people[i]);
-        }
-        var data = (body.Data ?? []).Distinct(StringComparer.Ordinal).ToList();
-        if (data.Count == 0 || data.Any(d => d is not (WaterfallData.Email or WaterfallData.Mobile)))
-        {
-            errors["data"] = ["One or both of 'email' and 'mobile'."];
-        }
-        if (body.WebhookUrl is { } url && (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("https" or "http") || url.Length > 2000))
-        {
-            errors["webhookUrl"] = ["An absolute http(s) URL of at most 2,000 characters."];
-        }
-        if (errors.Count > 0)
-        {
-            return Problems.Validation(errors);
-        }
-        try
-        {
-            var runId = await waterfall.StartAsync(caller.TeamId, caller.UserId, people!, data, ChargePlan.ApiWaterfall, body.WebhookUrl,
-                IdempotencyKey(http), bulk: true, ct);
-            return Accepted(http.Request, caller.TeamId, runId);
-        }
-        catch (WaterfallRefusedException refused)
-        {
-            return InsufficientCredits(refused);
-        }
-    }
-
-    private static async Task<IResult> GetWaterfallAsync(string id, CallerContext caller, WaterfallService waterfall, CancellationToken ct)
-    {
-        var state = await waterfall.GetAsync(caller.TeamId, id, ct);
-        if (state is null)
-        {
-            return Problems.NotFound($"No waterfall run '{id}' in this team.");
-        }
-        var output = state.IsCompleted ? state.ReadOutputAs<WaterfallOutput>() : null;
-        return Results.Ok(new
-        {
-            id,
-            status = state.RuntimeStatus.ToString().ToLowerInvariant(),
-            createdAt = state.CreatedAt,
-            lastUpdatedAt = state.LastUpdatedAt,
-            progress = output?.Totals ?? state.ReadCustomStatusAs<WaterfallProgress>(),
-            webhook = output?.Webhook,
-            people = output?.People,
-            error = state.FailureDetails?.ErrorMessage,
-        });
-    }
-
-    private static async Task<IResult> ReverifyAsync(string id, HttpContext http, CallerContext caller, ReverifyService reverify, CancellationToken ct)
-    {
-        if (IdempotencyKey(http) is not { } key)
-        {
-            return Problems.Validation("Idempotency-Key", "The header is required: re-verification is charged.");
-        }
-        var result = await reverify.ReverifyAsync(caller.TeamId, caller.UserId, id, key, ct);
-        return result switch
-        {
-            null => Problems.NotFound($"No stored email for person '{id}' in this team."),
-            { Status: "insufficient_credits" } => Problems.Create(StatusCodes.Status402PaymentRequired, "insufficient-credits", "Not enough credits.",
-                "Not enough email credits for a re-verification."),
-            _ => Results.Ok(result),
-        };
-    }
+    /// <summary>The API's name of a runtime status (<c>pending</c>, <c>running</c>, <c>completed</c>, …).</summary>
+    internal static string StatusName(OrchestrationRuntimeStatus status) => status.ToString().ToLowerInvariant();
 
     private static async Task<IResult> PutSettingsAsync(HttpContext http, CallerContext caller, EnrichmentSettingsStore store, ProviderCatalog catalog, CancellationToken ct)
     {
@@ -322,9 +327,9 @@ public static class WaterfallEndpoints
     /// <summary>202 with the run's status URL and the management URLs of its orchestration (events, terminate, purge).</summary>
     private static IResult Accepted(HttpRequest request, string teamId, string runId)
     {
-        var urls = DurableHttpApi.CreateHttpManagementPayload(request, WaterfallRun.InstanceIdFor(teamId, runId), "/api/v1/orchestrations");
+        var urls = OrchestrationFunctions.ManagementUrls(request, WaterfallRun.InstanceIdFor(teamId, runId));
         var status = $"{request.Scheme}://{request.Host}{request.PathBase}/api/v1/enrichment/waterfall/{runId}";
-        return DurableHttpApi.CreateCheckStatusResponse(urls with { Id = runId, StatusQueryGetUri = status });
+        return OrchestrationFunctions.CheckStatusResponse(urls with { Id = runId, StatusQueryGetUri = status });
     }
 
     private static IResult InsufficientCredits(WaterfallRefusedException refused) =>

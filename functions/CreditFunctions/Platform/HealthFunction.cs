@@ -1,23 +1,29 @@
 using Azure;
+using CreditFunctions.Api;
 using Azure.Data.Tables;
 using Azure.Storage.Blobs;
 using Azure.Storage.Queues;
-using CreditFunctions.Triggers;
+using System.Text.Json;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Azure.Functions.Worker;
+using Microsoft.Azure.Functions.Worker.Core.FunctionMetadata;
 
-namespace CreditFunctions.Hosting;
+namespace CreditFunctions.Platform;
 
 /// <summary>
 /// <c>GET /api/health</c>, anonymous: whether the Table, Queue and Blob services answer, and the approximate depth of
 /// every queue a queue trigger declares and of its poison queue. 200 when all three services answer, 503 otherwise.
 /// Each check gives up after 5 seconds. Depths are approximate (the service's own count, invisible messages included).
 /// </summary>
-internal static class HealthEndpoints
+public sealed class HealthFunction(IServiceProvider services, IConfiguration configuration)
 {
     private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(5);
+    private static readonly Lazy<Task<IReadOnlyList<(string Function, string Queue)>>> s_queueTriggers = new(ReadQueueTriggersAsync);
 
-    public static void MapHealth(this IEndpointRouteBuilder app) => app.MapGet("/api/health", async (HttpContext http, CancellationToken ct) =>
+    [Function("health")]
+    public async Task<IActionResult> RunAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "health")] HttpRequest request, CancellationToken ct)
     {
-        var services = http.RequestServices;
+        ArgumentNullException.ThrowIfNull(request);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(s_timeout);
         var tables = CheckAsync(async t =>
@@ -26,10 +32,8 @@ internal static class HealthEndpoints
         var blobs = CheckAsync(async t =>
             await services.GetRequiredService<BlobServiceClient>().GetBlobContainerClient("azure-webjobs-hosts").ExistsAsync(t));
         var queueClient = services.GetRequiredService<QueueServiceClient>();
-        var configuration = services.GetRequiredService<IConfiguration>();
-        var declared = services.GetRequiredService<FunctionsCatalog>().Functions
-            .Where(f => f.Trigger is QueueTrigger)
-            .Select(f => (Function: f.Name, Queue: TryResolve(((QueueTrigger)f.Trigger).QueueName, configuration)))
+        var declared = (await s_queueTriggers.Value.ConfigureAwait(false))
+            .Select(f => (f.Function, Queue: TryResolve(f.Queue, configuration)))
             .ToList();
         var depths = declared.Select(d => d.Queue is null
             ? Task.FromResult<object>(new { function = d.Function, queue = (string?)null, problem = "its queue setting is not set" })
@@ -45,7 +49,7 @@ internal static class HealthEndpoints
             storage = new { tables = State(tables.Result), queues = State(queues.Result), blobs = State(blobs.Result) },
             queues = depths.Select(d => d.Result is QueueUnreachable u ? u.Report : d.Result).ToList(),
         };
-        return Results.Json(body, statusCode: ok ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
+        return new HttpResultAction(Results.Json(body, statusCode: ok ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable));
 
         async Task<bool> CheckAsync(Func<CancellationToken, Task> probe)
         {
@@ -59,7 +63,33 @@ internal static class HealthEndpoints
                 return false;
             }
         }
-    });
+    }
+
+    /// <summary>The queue triggers the app declares, read from the Functions SDK's generated metadata (what the host
+    /// reads), so the list can never differ from the functions that run.</summary>
+    private static async Task<IReadOnlyList<(string Function, string Queue)>> ReadQueueTriggersAsync()
+    {
+        var providerType = typeof(HealthFunction).Assembly.GetTypes()
+            .FirstOrDefault(t => typeof(IFunctionMetadataProvider).IsAssignableFrom(t) && !t.IsAbstract);
+        if (providerType is null || Activator.CreateInstance(providerType) is not IFunctionMetadataProvider provider)
+        {
+            return [];
+        }
+        var triggers = new List<(string, string)>();
+        foreach (var function in await provider.GetFunctionMetadataAsync(AppContext.BaseDirectory).ConfigureAwait(false))
+        {
+            foreach (var raw in function.RawBindings ?? [])
+            {
+                using var binding = JsonDocument.Parse(raw);
+                if (binding.RootElement.TryGetProperty("type", out var type) && type.GetString() == "queueTrigger"
+                    && binding.RootElement.TryGetProperty("queueName", out var queue) && queue.GetString() is { } name)
+                {
+                    triggers.Add((function.Name!, name));
+                }
+            }
+        }
+        return triggers;
+    }
 
     private static async Task<object> DepthAsync(string function, QueueServiceClient queues, string queueName, CancellationToken ct)
     {
@@ -89,17 +119,9 @@ internal static class HealthEndpoints
         }
     }
 
-    private static string? TryResolve(string value, IConfiguration configuration)
-    {
-        try
-        {
-            return BindingExpressions.Resolve(value, configuration);
-        }
-        catch (InvalidOperationException)
-        {
-            return null;
-        }
-    }
+    // A %setting% queue name resolves from configuration, as the host resolves it; an unset setting is reported.
+    private static string? TryResolve(string value, IConfiguration configuration) =>
+        value is ['%', .. var setting, '%'] ? configuration[setting] is { Length: > 0 } resolved ? resolved : null : value;
 
     private static string State(bool reachable) => reachable ? "reachable" : "unreachable";
 

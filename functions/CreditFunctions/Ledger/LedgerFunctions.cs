@@ -4,15 +4,17 @@ using System.Text.Json.Serialization;
 using CreditFunctions.Api;
 using CreditFunctions.Auth;
 using CsvHelper;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Azure.Functions.Worker;
 
 namespace CreditFunctions.Ledger;
 
 /// <summary>
 /// <c>/api/v1/credits</c>: balances, grants, charges, refunds, holds, usage history (JSON, CSV, summary, filters) and
-/// verification. Endpoints only adapt HTTP to <see cref="LedgerService"/>. Every write needs an <c>Idempotency-Key</c>
+/// verification, one HTTP function per route. Functions only adapt HTTP to <see cref="LedgerService"/>. Every write needs an <c>Idempotency-Key</c>
 /// header; a bad field is a 400 naming it and nothing is written.
 /// </summary>
-public static class LedgerEndpoints
+public sealed class LedgerFunctions(LedgerService ledger, ApiGate gate)
 {
     private static readonly JsonSerializerOptions s_json = new(JsonSerializerDefaults.Web)
     {
@@ -20,57 +22,80 @@ public static class LedgerEndpoints
         UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
     };
 
-    /// <summary>Maps the credit routes under <paramref name="api"/> (the authenticated <c>/api/v1</c> group).</summary>
-    public static RouteGroupBuilder MapLedgerEndpoints(this RouteGroupBuilder api)
-    {
-        var credits = api.MapGroup("/credits");
-        credits.MapGet("/balances", async (CallerContext caller, LedgerService ledger, CancellationToken ct) =>
-            Results.Ok(new { teamId = caller.TeamId, balances = await ledger.GetBalancesAsync(caller.TeamId, ct) }));
+    private const string CreditsRoute = "v1/credits";
 
-        credits.MapPost("/grants", (HttpContext http, CallerContext caller, LedgerService ledger) => WriteAsync<GrantBody>(http, (body, key) =>
+    [Function("credits-balances")]
+    public Task<IActionResult> BalancesAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = CreditsRoute + "/balances")] HttpRequest request,
+        CancellationToken ct) =>
+        gate.RunAsync(request, async caller => Results.Ok(new { teamId = caller.TeamId, balances = await ledger.GetBalancesAsync(caller.TeamId, ct) }));
+
+    [Function("credits-grants")]
+    public Task<IActionResult> GrantAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = CreditsRoute + "/grants")] HttpRequest request) =>
+        gate.RunAsync(request, caller => WriteAsync<GrantBody>(request.HttpContext, (body, key) =>
             ledger.GrantAsync(new GrantRequest(caller.TeamId, caller.UserId, body.CreditType ?? string.Empty, body.Amount ?? Credits.Zero,
-                body.Kind ?? GrantKind.TopUp, key) { Priority = body.Priority, ExpiresAt = body.ExpiresAt, Description = body.Description })))
-            .RequireAdmin();
+                body.Kind ?? GrantKind.TopUp, key) { Priority = body.Priority, ExpiresAt = body.ExpiresAt, Description = body.Description })), ApiAccess.Admin);
 
-        credits.MapPost("/charges", (HttpContext http, CallerContext caller, LedgerService ledger) => WriteAsync<ChargeBody>(http, (body, key) =>
+    [Function("credits-charges")]
+    public Task<IActionResult> ChargeAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = CreditsRoute + "/charges")] HttpRequest request) =>
+        gate.RunAsync(request, caller => WriteAsync<ChargeBody>(request.HttpContext, (body, key) =>
             ledger.ChargeAsync(new ChargeRequest(caller.TeamId, caller.UserId, body.Feature ?? string.Empty, body.Action ?? string.Empty, key)
             {
                 SubjectId = body.SubjectId, Description = body.Description, RelatedRecord = body.RelatedRecord, HoldId = body.HoldId,
             })));
 
-        credits.MapPost("/refunds", (HttpContext http, CallerContext caller, LedgerService ledger) => WriteAsync<RefundBody>(http, (body, key) =>
+    [Function("credits-refunds")]
+    public Task<IActionResult> RefundAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = CreditsRoute + "/refunds")] HttpRequest request) =>
+        gate.RunAsync(request, caller => WriteAsync<RefundBody>(request.HttpContext, (body, key) =>
             ledger.RefundAsync(new RefundRequest(caller.TeamId, caller.UserId, body.ChargeId ?? string.Empty, body.Reason ?? string.Empty, key)
             {
                 Amount = body.Amount,
-            })))
-            .RequireAdmin();
+            })), ApiAccess.Admin);
 
-        credits.MapPost("/holds", (HttpContext http, CallerContext caller, LedgerService ledger) => WriteAsync<HoldBody>(http, (body, key) =>
+    [Function("credits-holds")]
+    public Task<IActionResult> PlaceHoldAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = CreditsRoute + "/holds")] HttpRequest request) =>
+        gate.RunAsync(request, caller => WriteAsync<HoldBody>(request.HttpContext, (body, key) =>
             ledger.PlaceHoldAsync(new HoldRequest(caller.TeamId, caller.UserId, body.Feature ?? string.Empty, body.Action ?? string.Empty,
                 body.Amount ?? Credits.Zero, body.ExpiresAt ?? default, key) { Description = body.Description, RelatedRecord = body.RelatedRecord })));
 
-        credits.MapPost("/holds/{holdId}/capture", (string holdId, HttpContext http, CallerContext caller, LedgerService ledger) => WriteAsync<CaptureBody>(http, (body, key) =>
+    [Function("credits-hold-capture")]
+    public Task<IActionResult> CaptureHoldAsync(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = CreditsRoute + "/holds/{holdId}/capture")] HttpRequest request, string holdId) =>
+        gate.RunAsync(request, caller => WriteAsync<CaptureBody>(request.HttpContext, (body, key) =>
             ledger.CaptureHoldAsync(new CaptureRequest(caller.TeamId, caller.UserId, holdId, body.Amount ?? throw new LedgerValidationException("amount", "is required"), key))));
 
-        credits.MapPost("/holds/{holdId}/void", (string holdId, HttpContext http, CallerContext caller, LedgerService ledger) => WriteAsync<VoidBody>(http, (_, key) =>
+    [Function("credits-hold-void")]
+    public Task<IActionResult> VoidHoldAsync(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = CreditsRoute + "/holds/{holdId}/void")] HttpRequest request, string holdId) =>
+        gate.RunAsync(request, caller => WriteAsync<VoidBody>(request.HttpContext, (_, key) =>
             ledger.VoidHoldAsync(new VoidRequest(caller.TeamId, caller.UserId, holdId, key))));
 
-        credits.MapGet("/usage", (HttpContext http, CallerContext caller, LedgerService ledger, CancellationToken ct) => ReadAsync(http, caller, async query =>
-            Results.Ok(await ledger.QueryUsageAsync(query, ct))));
+    [Function("credits-usage")]
+    public Task<IActionResult> UsageAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = CreditsRoute + "/usage")] HttpRequest request,
+        CancellationToken ct) =>
+        gate.RunAsync(request, caller => ReadAsync(request.HttpContext, caller, async query => Results.Ok(await ledger.QueryUsageAsync(query, ct))));
 
-        credits.MapGet("/usage.csv", (HttpContext http, CallerContext caller, LedgerService ledger, CancellationToken ct) => ReadAsync(http, caller, query =>
+    [Function("credits-usage-csv")]
+    public Task<IActionResult> UsageCsvAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = CreditsRoute + "/usage.csv")] HttpRequest request,
+        CancellationToken ct) =>
+        gate.RunAsync(request, caller => ReadAsync(request.HttpContext, caller, query =>
             Task.FromResult<IResult>(new UsageCsvResult(ledger.StreamUsageAsync(query with { Cursor = null }, ct)))));
 
-        credits.MapGet("/usage/summary", (HttpContext http, CallerContext caller, LedgerService ledger, CancellationToken ct) => ReadAsync(http, caller, async query =>
+    [Function("credits-usage-summary")]
+    public Task<IActionResult> UsageSummaryAsync(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = CreditsRoute + "/usage/summary")] HttpRequest request, CancellationToken ct) =>
+        gate.RunAsync(request, caller => ReadAsync(request.HttpContext, caller, async query =>
         {
-            if (http.Request.Query["interval"] is { Count: > 0 } interval && interval.ToString() != "day")
+            if (request.Query["interval"] is { Count: > 0 } interval && interval.ToString() != "day")
             {
                 return Problems.Validation("interval", "must be 'day'");
             }
             return Results.Ok(new { interval = "day", series = await ledger.SummarizeUsageAsync(query with { IncludeRefunds = true }, ct) });
         }));
 
-        credits.MapGet("/usage/filters", async (CallerContext caller, LedgerService ledger, CancellationToken ct) =>
+    [Function("credits-usage-filters")]
+    public Task<IActionResult> UsageFiltersAsync(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = CreditsRoute + "/usage/filters")] HttpRequest request, CancellationToken ct) =>
+        gate.RunAsync(request, async caller =>
         {
             var (actions, users) = await ledger.GetUsedFiltersAsync(caller.TeamId, caller.VisibleUserId, ct);
             return Results.Ok(new
@@ -83,10 +108,10 @@ public static class LedgerEndpoints
             });
         });
 
-        credits.MapGet("/verify", async (CallerContext caller, LedgerService ledger, CancellationToken ct) =>
-            Results.Ok(await ledger.VerifyAsync(caller.TeamId, ct))).RequireAdmin();
-        return api;
-    }
+    [Function("credits-verify")]
+    public Task<IActionResult> VerifyAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = CreditsRoute + "/verify")] HttpRequest request,
+        CancellationToken ct) =>
+        gate.RunAsync(request, async caller => Results.Ok(await ledger.VerifyAsync(caller.TeamId, ct)), ApiAccess.Admin);
 
     private static async Task<IResult> WriteAsync<TBody>(HttpContext http, Func<TBody, string, Task<LedgerResult>> send)
         where TBody : class, new()

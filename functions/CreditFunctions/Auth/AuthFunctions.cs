@@ -1,27 +1,31 @@
 using System.Text.Json;
 using CreditFunctions.Api;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Azure.Functions.Worker;
 
 namespace CreditFunctions.Auth;
 
 /// <summary>
-/// The feature's routes under <c>/api/v1</c>: <c>GET me</c> for any caller; the team's keys for its admins
+/// The feature's HTTP functions under <c>/api/v1</c>: <c>GET me</c> for any caller; the team's keys for its admins
 /// (<c>GET|POST teams/{teamId}/keys</c>, <c>DELETE teams/{teamId}/keys/{keyId}</c>).
 /// </summary>
-internal static class AuthEndpoints
+public sealed class AuthFunctions(ApiGate gate, ApiKeyStore store, ApiKeyAuthenticator authenticator)
 {
-    public static RouteGroupBuilder MapAuthEndpoints(this RouteGroupBuilder api)
-    {
-        api.MapGet("/me", (CallerContext caller) => new CallerView(caller.TeamId, caller.UserId, caller.Role.ToName(), caller.KeyId));
+    [Function("me")]
+    public Task<IActionResult> MeAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/me")] HttpRequest request) =>
+        gate.RunAsync(request, caller => Task.FromResult(Results.Ok(new CallerView(caller.TeamId, caller.UserId, caller.Role.ToName(), caller.KeyId))));
 
-        var keys = api.MapGroup("/teams/{teamId}/keys").RequireSameTeam().RequireAdmin();
-        keys.MapGet("/", ListKeysAsync);
-        keys.MapPost("/", CreateKeyAsync);
-        keys.MapDelete("/{keyId}", RevokeKeyAsync);
-        return api;
-    }
+    [Function("team-keys")]
+    public Task<IActionResult> KeysAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", "post", Route = "v1/teams/{teamId}/keys")] HttpRequest request,
+        string teamId, CancellationToken ct) =>
+        gate.RunAsync(request, async caller => HttpMethods.IsGet(request.Method)
+            ? Results.Ok((await store.ListAsync(teamId, ct)).Select(KeyView.From))
+            : await CreateKeyAsync(teamId, caller, request.HttpContext, store, ct), ApiAccess.Admin, teamId);
 
-    private static async Task<IResult> ListKeysAsync(string teamId, ApiKeyStore store, CancellationToken ct) =>
-        Results.Ok((await store.ListAsync(teamId, ct)).Select(KeyView.From));
+    [Function("team-key")]
+    public Task<IActionResult> RevokeAsync([HttpTrigger(AuthorizationLevel.Anonymous, "delete", Route = "v1/teams/{teamId}/keys/{keyId}")] HttpRequest request,
+        string teamId, string keyId, CancellationToken ct) =>
+        gate.RunAsync(request, _ => RevokeKeyAsync(teamId, keyId, store, authenticator, ct), ApiAccess.Admin, teamId);
 
     private static async Task<IResult> CreateKeyAsync(string teamId, CallerContext caller, HttpContext http, ApiKeyStore store, CancellationToken ct)
     {
