@@ -22,12 +22,13 @@ public static class CreditFunctionsApp
         var settings = AppSettings.From(configuration);
         services.AddSingleton(settings);
         services.AddStorageClients(StorageAccount.From(configuration));
+        // First of the hosted services: they start in order, and the demo seed needs the tables.
+        services.AddHostedService<StorageSetup>();
         services.AddSingleton<ApiGate>();
         services.AddAuth(configuration, settings);
         services.AddLedger(configuration, AuthOptions.From(configuration, settings).SeedDemoTeam);
         services.AddWaterfall(configuration, LocalSecretsKeyFile(settings));
         services.AddObservability(configuration);
-        services.AddHostedService<StorageSetup>();
         return services;
     }
 
