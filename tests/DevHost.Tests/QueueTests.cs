@@ -44,6 +44,21 @@ public sealed class QueueTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task Message_that_is_not_base64_goes_to_poison_without_a_delivery()
+    {
+        var settings = TestHosts.Settings(azurite.ConnectionString);
+        await using var host = await TestHosts.StartAsync(settings, "ProcessText");
+        var raw = new QueueClient(azurite.ConnectionString, settings["TextQueue"], new QueueClientOptions { MessageEncoding = QueueMessageEncoding.None });
+
+        await raw.SendMessageAsync("not base64 !", Ct);
+
+        var poison = new QueueClient(azurite.ConnectionString, settings["TextQueue"] + "-poison", new QueueClientOptions { MessageEncoding = QueueMessageEncoding.None });
+        await TestHosts.EventuallyAsync(async () => await poison.ExistsAsync(Ct) && (await poison.PeekMessagesAsync(10, Ct)).Value.Length == 1);
+        Assert.Equal("not base64 !", (await poison.PeekMessagesAsync(10, Ct)).Value.Single().MessageText);
+        Assert.Empty(host.Recorder().Values("ProcessText"));
+    }
+
+    [Fact]
     public async Task AzureFunctionsJobHost_settings_override_host_json()
     {
         var settings = TestHosts.Settings(azurite.ConnectionString);
