@@ -24,6 +24,7 @@ internal static partial class FunctionValidator
     public const string ActivityTrigger = "activityTrigger";
     public const string DurableClient = "durableClient";
 
+    private static readonly string[] KnownTriggers = [HttpTrigger, QueueTrigger, BlobTrigger, TimerTrigger, OrchestrationTrigger, ActivityTrigger];
     private static readonly Type[] QueueTypes = [typeof(string), typeof(BinaryData), typeof(byte[]), typeof(QueueMessage)];
     private static readonly Type[] BlobTypes = [typeof(Stream), typeof(string), typeof(byte[]), typeof(BinaryData), typeof(BlobClient)];
     private static readonly string[] QueueBindingData = ["id", "dequeueCount", "insertionTime", "expirationTime", "nextVisibleTime", "popReceipt", "queueTrigger"];
@@ -38,6 +39,10 @@ internal static partial class FunctionValidator
             throw new UnsupportedFunctionException(name, "it has a retry policy ([FixedDelayRetry]/[ExponentialBackoffRetry]); the dev host runs no retry policies");
         }
         var trigger = function.Trigger;
+        if (!KnownTriggers.Any(known => Is(trigger.Type, known)))
+        {
+            throw new UnsupportedFunctionException(name, $"its trigger type '{trigger.Type}' is not supported (supported: {string.Join(", ", KnownTriggers)})");
+        }
         foreach (var binding in function.Bindings.Where(b => !ReferenceEquals(b, trigger)))
         {
             if (binding.IsIn && string.Equals(binding.Type, DurableClient, StringComparison.OrdinalIgnoreCase))

@@ -24,6 +24,7 @@ internal sealed class QueueTriggerListener : ITriggerListener
     private readonly FunctionDescriptor _function;
     private readonly QueueClient _queue;
     private readonly QueueClient _poison;
+    private readonly QueueClient _rawPoison;
     private readonly QueueSettings _settings;
     private readonly FunctionInvoker _invoker;
     private readonly JsonSerializerOptions _json;
@@ -44,8 +45,11 @@ internal sealed class QueueTriggerListener : ITriggerListener
         _json = json;
         _logger = logger;
         var options = new QueueClientOptions { MessageEncoding = settings.Base64 ? QueueMessageEncoding.Base64 : QueueMessageEncoding.None };
+        // As the host does: a message that is not valid base64 goes to the poison queue as it is, without a delivery.
+        options.MessageDecodingFailed += OnDecodingFailedAsync;
         _queue = new QueueClient(connectionString, queueName, options);
         _poison = new QueueClient(connectionString, queueName + "-poison", options);
+        _rawPoison = new QueueClient(connectionString, queueName + "-poison", new QueueClientOptions { MessageEncoding = QueueMessageEncoding.None });
     }
 
     public string FunctionName => _function.Name;
@@ -106,8 +110,9 @@ internal sealed class QueueTriggerListener : ITriggerListener
                 {
                     messages = (await _queue.ReceiveMessagesAsync(_settings.BatchSize, LeaseVisibility, stopping).ConfigureAwait(false)).Value;
                 }
-                catch (Exception ex) when (ex is RequestFailedException or HttpRequestException or IOException)
+                catch (Exception ex) when (ex is not OperationCanceledException)
                 {
+                    // The loop must outlive any one failed receive.
                     Log.ListenerStorageError(_logger, _function.Name, ex);
                     messages = [];
                 }
@@ -189,6 +194,25 @@ internal sealed class QueueTriggerListener : ITriggerListener
         catch (Exception ex) when (ex is RequestFailedException or HttpRequestException or IOException)
         {
             // The message comes back after its visibility timeout: at least once, never lost.
+            Log.ListenerStorageError(_logger, _function.Name, ex);
+        }
+    }
+
+    private async Task OnDecodingFailedAsync(QueueMessageDecodingFailedEventArgs args)
+    {
+        if (args.ReceivedMessage is not { } message)
+        {
+            return;
+        }
+        try
+        {
+            await _rawPoison.CreateIfNotExistsAsync().ConfigureAwait(false);
+            await _rawPoison.SendMessageAsync(message.Body, timeToLive: TimeSpan.FromSeconds(-1)).ConfigureAwait(false);
+            await _queue.DeleteMessageAsync(message.MessageId, message.PopReceipt).ConfigureAwait(false);
+            Log.QueueMessagePoisoned(_logger, _function.Name, message.MessageId, _rawPoison.Name, message.DequeueCount);
+        }
+        catch (RequestFailedException ex)
+        {
             Log.ListenerStorageError(_logger, _function.Name, ex);
         }
     }
