@@ -58,7 +58,7 @@ public sealed class HealthFunction(IServiceProvider services, IConfiguration con
                 await probe(timeout.Token);
                 return true;
             }
-            catch (Exception ex) when (ex is RequestFailedException or HttpRequestException or OperationCanceledException or IOException)
+            catch (Exception ex) when (ex is RequestFailedException or HttpRequestException or OperationCanceledException or IOException or AggregateException)
             {
                 return false;
             }
@@ -100,7 +100,7 @@ public sealed class HealthFunction(IServiceProvider services, IConfiguration con
             var poison = await CountAsync(queues.GetQueueClient(poisonName), ct);
             return new { function, queue = queueName, approximateMessageCount = depth, poisonQueue = poisonName, poisonApproximateMessageCount = poison };
         }
-        catch (Exception ex) when (ex is RequestFailedException or HttpRequestException or OperationCanceledException or IOException or ArgumentException)
+        catch (Exception ex) when (ex is RequestFailedException or HttpRequestException or OperationCanceledException or IOException or ArgumentException or AggregateException)
         {
             return new QueueUnreachable(new { function, queue = queueName, problem = "unreachable" });
         }
