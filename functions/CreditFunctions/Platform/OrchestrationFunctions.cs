@@ -134,27 +134,22 @@ public sealed class OrchestrationFunctions(ApiGate gate, WaterfallService waterf
     public Task<IActionResult> SuspendAsync(
         [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = InstanceRoute + "/suspend")] HttpRequest request, string instanceId,
         [DurableClient] DurableTaskClient durable, CancellationToken ct) =>
-        gate.RunAsync(request, async caller =>
-        {
-            if (await FindAsync(durable, caller, instanceId, ct) is null)
-            {
-                return NotFound(instanceId);
-            }
-            await durable.SuspendInstanceAsync(instanceId, Reason(request), ct);
-            return Results.Accepted();
-        });
+        CommandAsync(request, durable, instanceId, () => durable.SuspendInstanceAsync(instanceId, Reason(request), ct), ct);
 
     [Function("orchestration-resume")]
     public Task<IActionResult> ResumeAsync(
         [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = InstanceRoute + "/resume")] HttpRequest request, string instanceId,
         [DurableClient] DurableTaskClient durable, CancellationToken ct) =>
+        CommandAsync(request, durable, instanceId, () => durable.ResumeInstanceAsync(instanceId, Reason(request), ct), ct);
+
+    private Task<IActionResult> CommandAsync(HttpRequest request, DurableTaskClient durable, string instanceId, Func<Task> command, CancellationToken ct) =>
         gate.RunAsync(request, async caller =>
         {
             if (await FindAsync(durable, caller, instanceId, ct) is null)
             {
                 return NotFound(instanceId);
             }
-            await durable.ResumeInstanceAsync(instanceId, Reason(request), ct);
+            await command();
             return Results.Accepted();
         });
 
