@@ -1,16 +1,8 @@
 using CreditFunctions;
-using CreditFunctions.Auth;
-using CreditFunctions.Triggers;
+using Microsoft.Azure.Functions.Worker.Builder;
+using Microsoft.Extensions.Hosting;
 
-if (OperatorCommands.Handles(args))
-{
-    return await OperatorCommands.RunAsync(args, Console.Out, Console.Error);
-}
-if (FunctionsCommand.Handles(args))
-{
-    return await FunctionsCommand.RunAsync(args, CreditFunctionsApp.DeclaredFunctions(), Console.Out, Console.Error);
-}
-
-await using var app = await CreditFunctionsApp.BuildAsync(args);
-await app.RunAsync();
-return 0;
+var builder = FunctionsApplication.CreateBuilder(args);
+builder.ConfigureFunctionsWebApplication();
+builder.Services.AddCreditFunctions(builder.Configuration);
+builder.Build().Run();

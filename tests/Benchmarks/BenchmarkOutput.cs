@@ -1,17 +1,17 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text.Json;
-using CreditFunctions.AzureStorage.Emulator;
+using DevHost.Azurite;
 
 namespace CreditFunctions.Benchmarks;
 
 /// <summary>Shared plumbing: the benchmark's own Azurite, percentiles, the printed table and the JSON file.</summary>
 internal static class BenchmarkOutput
 {
-    private static readonly JsonSerializerOptions s_indented = new() { WriteIndented = true };
+    private static readonly JsonSerializerOptions s_indented = new() { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
     public static Task<AzuriteProcess> StartAzuriteAsync() =>
-        AzuriteProcess.StartAsync(new AzuriteOptions { ExtentMemoryLimitMegabytes = 2048 });
+        AzuriteProcess.StartAsync(new AzuriteOptions());
 
     public static double Percentile(List<double> sorted, double p) =>
         sorted.Count == 0 ? 0 : sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(p / 100 * sorted.Count) - 1)];

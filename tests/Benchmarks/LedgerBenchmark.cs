@@ -21,15 +21,16 @@ internal static class LedgerBenchmark
         var tables = new TableServiceClient(azurite.ConnectionString);
         Console.WriteLine($"ledger benchmark: {charges:N0} charges per run, {Concurrency} concurrent callers, Azurite in memory");
 
-        var raw = await RawBatchInsertRateAsync(tables);
+        var failures = new Dictionary<string, string>(StringComparer.Ordinal);
+        var raw = await SurviveAsync("raw", failures, () => RawBatchInsertRateAsync(tables), double.NaN);
         Console.WriteLine($"raw entity-group inserts: {raw:N0} entities/s");
-        var naive = await ChargeRunAsync(tables, "naive", teams: 1, charges: Math.Max(500, charges / 10), new LedgerOptions { CommitMode = LedgerCommitMode.PerRequest });
+        var naive = await SurviveAsync("naive", failures, () => ChargeRunAsync(tables, "naive", teams: 1, charges: Math.Max(500, charges / 10), new LedgerOptions { CommitMode = LedgerCommitMode.PerRequest }), RunResult.Failed);
         Console.WriteLine($"naive, each charge its own read and transaction, one team: {naive.ChargesPerSecond:N0} charges/s");
-        var serial = await ChargeRunAsync(tables, "serial", teams: 1, charges: Math.Max(500, charges / 4), new LedgerOptions { MaxOperationsPerCommit = 1 });
+        var serial = await SurviveAsync("serial", failures, () => ChargeRunAsync(tables, "serial", teams: 1, charges: Math.Max(500, charges / 4), new LedgerOptions { MaxOperationsPerCommit = 1 }), RunResult.Failed);
         Console.WriteLine($"serial, one transaction per charge through the team's committer: {serial.ChargesPerSecond:N0} charges/s");
-        var hot = await ChargeRunAsync(tables, "hot", teams: 1, charges, new LedgerOptions());
+        var hot = await SurviveAsync("hot", failures, () => ChargeRunAsync(tables, "hot", teams: 1, charges, new LedgerOptions()), RunResult.Failed);
         Console.WriteLine($"group commit, one hot team: {hot.ChargesPerSecond:N0} charges/s, p50 {hot.P50:0.0} ms, p99 {hot.P99:0.0} ms");
-        var many = await ChargeRunAsync(tables, "many", teams: 100, charges, new LedgerOptions());
+        var many = await SurviveAsync("many", failures, () => ChargeRunAsync(tables, "many", teams: 100, charges, new LedgerOptions()), RunResult.Failed);
         Console.WriteLine($"group commit, 100 teams: {many.ChargesPerSecond:N0} charges/s");
 
         await BenchmarkOutput.WriteAsync("ledger",
@@ -47,9 +48,31 @@ internal static class LedgerBenchmark
             ("hot_entities_share_of_raw", "hot team entities/s as a share of raw", hot.ChargesPerSecond * hot.EntitiesPerCharge / raw),
             ("double_charges", "double charges", naive.DoubleCharges + serial.DoubleCharges + hot.DoubleCharges + many.DoubleCharges),
             ("invariant_violations", "verification problems", naive.Violations + serial.Violations + hot.Violations + many.Violations),
-        ]);
-        return naive.DoubleCharges + serial.DoubleCharges + hot.DoubleCharges + many.DoubleCharges + naive.Violations + serial.Violations + hot.Violations + many.Violations == 0 ? 0 : 1;
+        ], failures);
+        return failures.Count == 0 && naive.DoubleCharges + serial.DoubleCharges + hot.DoubleCharges + many.DoubleCharges + naive.Violations + serial.Violations + hot.Violations + many.Violations == 0 ? 0 : 1;
     }
+
+    /// <summary>
+    /// Runs one scenario; a storage failure or a stall of the emulator (nothing finishes for <see cref="StallLimit"/>)
+    /// is reported in the results as <c>failed_&lt;scenario&gt;</c> with what happened, instead of ending the process.
+    /// </summary>
+    private static async Task<T> SurviveAsync<T>(string name, Dictionary<string, string> failures, Func<Task<T>> run, T failed)
+    {
+        try
+        {
+            return await run().WaitAsync(StallLimit);
+        }
+        catch (Exception ex) when (ex is TimeoutException or Azure.RequestFailedException or LedgerUnavailableException or AggregateException
+            or InvalidOperationException or HttpRequestException or TaskCanceledException)
+        {
+            var reason = ex is TimeoutException ? $"did not finish within {StallLimit.TotalMinutes:0} minutes (the emulator stalled)" : $"{ex.GetType().Name}: {ex.Message.Split('\n')[0]}";
+            Console.WriteLine($"{name}: {reason}");
+            failures["failed_" + name] = reason;
+            return failed;
+        }
+    }
+
+    private static TimeSpan StallLimit { get; } = TimeSpan.FromMinutes(10);
 
     /// <summary>Sequential transactions of 100 inserts into one partition for about 3 seconds.</summary>
     private static async Task<double> RawBatchInsertRateAsync(TableServiceClient tables)
@@ -85,7 +108,10 @@ internal static class LedgerBenchmark
         }
     }
 
-    private sealed record RunResult(double ChargesPerSecond, double P50, double P99, double EntitiesPerCharge, int DoubleCharges, int Violations);
+    private sealed record RunResult(double ChargesPerSecond, double P50, double P99, double EntitiesPerCharge, int DoubleCharges, int Violations)
+    {
+        public static RunResult Failed { get; } = new(double.NaN, double.NaN, double.NaN, double.NaN, 0, 0);
+    }
 
     /// <summary>
     /// Charges from <see cref="Concurrency"/> callers spread over <paramref name="teams"/> teams; one in ten requests

@@ -6,13 +6,10 @@ using CreditFunctions.Benchmarks;
 var scenarios = new Dictionary<string, Func<string[], Task<int>>>(StringComparer.Ordinal)
 {
     ["ledger"] = LedgerBenchmark.RunAsync,
-    ["durable"] = DurableBenchmark.RunAsync,
-    [DurableBenchmark.WorkerScenario] = DurableBenchmark.RunWorkerProcessAsync, // the second process of 'durable'
-    ["waterfall"] = WaterfallBenchmark.RunAsync,
 };
 if (args.Length == 0 || !scenarios.TryGetValue(args[0], out var run))
 {
-    Console.Error.WriteLine($"usage: dotnet run -c Release --project tests/Benchmarks -- <{string.Join('|', scenarios.Keys.Where(k => k != DurableBenchmark.WorkerScenario))}> [options]");
+    Console.Error.WriteLine($"usage: dotnet run -c Release --project tests/Benchmarks -- <{string.Join('|', scenarios.Keys)}> [options]");
     return 2;
 }
 return await run(args[1..]);

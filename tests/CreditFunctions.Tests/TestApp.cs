@@ -1,36 +1,34 @@
 using System.Net.Http.Headers;
+using Azure.Data.Tables;
 using CreditFunctions.Auth;
-using CreditFunctions.AzureStorage.Tables;
 using CreditFunctions.TestSupport;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http.Features;
+using DevHost;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace CreditFunctions.Tests;
 
 /// <summary>
-/// The real app, built by <see cref="CreditFunctionsApp.BuildAsync(string[], CreditFunctionsAppOptions, CancellationToken)"/>,
-/// listening on a free port of 127.0.0.1, on the test Azurite with tables of its own. Local-host mode is off unless
-/// <c>settings</c> turn it on (<c>CREDITFUNCTIONS_LOCALHOST=true</c>).
+/// The real app, run by the dev host exactly as a local run does (functions discovered from the SDK's generated
+/// metadata, HTTP on a free port of 127.0.0.1, Durable Functions on the task hub of its own), on the test Azurite
+/// with tables, queues and a task hub no other test uses. Timers are off unless a test asks for them.
 /// </summary>
 internal sealed class TestApp : IAsyncDisposable
 {
-    private readonly WebApplication _app;
+    private readonly FunctionsDevHost _host;
 
-    private TestApp(WebApplication app, Uri address, string tableName)
+    private TestApp(FunctionsDevHost host, string tableName)
     {
-        _app = app;
-        Address = address;
+        _host = host;
+        Address = host.BaseAddress;
         TableName = tableName;
-        Client = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(30) };
+        Client = new HttpClient { BaseAddress = host.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
     }
 
     public Uri Address { get; }
     public string TableName { get; }
     public HttpClient Client { get; }
-    public IServiceProvider Services => _app.Services;
+    public FunctionsDevHost Host => _host;
+    public IServiceProvider Services => _host.Services;
     public TeamStore Teams => Services.GetRequiredService<TeamStore>();
     public ApiKeyStore Keys => Services.GetRequiredService<ApiKeyStore>();
     public TableClient Table => Services.GetRequiredService<TableServiceClient>().GetTableClient(TableName);
@@ -46,10 +44,10 @@ internal sealed class TestApp : IAsyncDisposable
             [AuthOptions.TableSetting] = tableName,
             ["CREDITFUNCTIONS_LEDGER_TABLE"] = ledgerTable ?? AzuriteFixture.NewName("ledger"),
             [AuthOptions.DemoSeedSetting] = seedDemoTeam ? "true" : "false",
-            ["CREDITFUNCTIONS_LOCAL_PORT"] = "0",
-            ["CREDITFUNCTIONS_LOCALHOST"] = "false",
+            ["Logging:LogLevel:Default"] = "Warning",
             ["Logging:Console:LogLevel:Default"] = "None",
-            ["CREDITFUNCTIONS_DURABLE_HUB"] = AzuriteFixture.NewName("hub"),
+            ["AzureFunctionsJobHost__extensions__durableTask__hubName"] = AzuriteFixture.NewName("hub"),
+            ["AzureWebJobs.plan-grants.Disabled"] = "true",
             ["CREDITFUNCTIONS_ENRICHMENT_TABLE"] = AzuriteFixture.NewName("enrich"),
             ["CREDITFUNCTIONS_SECRETS_KEY"] = Convert.ToBase64String(new byte[32]),
             // Tests that need vendors pass the URL of a sandbox they started; the others never call one.
@@ -59,15 +57,20 @@ internal sealed class TestApp : IAsyncDisposable
         {
             all[key] = value;
         }
-        var app = await CreditFunctionsApp.BuildAsync([], new CreditFunctionsAppOptions
+        var host = await FunctionsDevHost.StartAsync(new DevHostOptions
         {
+            AppAssembly = typeof(CreditFunctionsApp).Assembly,
+            ConfigureAppServices = (configuration, services) => services.AddCreditFunctions(configuration),
+            ConfigureTestServices = configureServices,
             Settings = all,
+            Port = 0,
             Console = console ?? TextWriter.Null,
-            ConfigureServices = configureServices,
         }, TestContext.Current.CancellationToken);
-        await app.StartAsync(TestContext.Current.CancellationToken);
-        var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single();
-        return new TestApp(app, new Uri(address), tableName);
+        if (console is not null)
+        {
+            CreditFunctions.Hosting.LocalBanner.Write(console, host.Services, host.BaseAddress, sandbox: null);
+        }
+        return new TestApp(host, tableName);
     }
 
     /// <summary>A new team (unique id) with an admin key for <paramref name="admin"/>.</summary>
@@ -98,13 +101,12 @@ internal sealed class TestApp : IAsyncDisposable
 
     public Task<HttpResponseMessage> GetAsync(string path, string? key) => SendAsync(HttpMethod.Get, path, key);
 
-    /// <summary>Stops the app as Ctrl+C does: local-host mode drains what is under way.</summary>
-    public Task StopAsync() => _app.StopAsync(CancellationToken.None);
+    /// <summary>Stops the app as Ctrl+C does: invocations under way finish.</summary>
+    public Task StopAsync() => _host.StopAsync(CancellationToken.None);
 
     public async ValueTask DisposeAsync()
     {
         Client.Dispose();
-        await _app.StopAsync(CancellationToken.None);
-        await _app.DisposeAsync();
+        await _host.DisposeAsync();
     }
 }

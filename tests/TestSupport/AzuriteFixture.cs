@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
-using CreditFunctions.AzureStorage;
-using CreditFunctions.AzureStorage.Emulator;
+using DevHost.Azurite;
 using Xunit;
 
 namespace CreditFunctions.TestSupport;
@@ -14,9 +13,6 @@ public sealed class AzuriteFixture : IAsyncLifetime
 {
     private static int s_counter;
     private AzuriteProcess? _azurite;
-
-    /// <summary>The emulator's endpoints and development key.</summary>
-    public StorageConnectionString Connection => (_azurite ?? throw NotStarted()).Connection;
 
     /// <summary>The emulator's connection string.</summary>
     public string ConnectionString => (_azurite ?? throw NotStarted()).ConnectionString;
@@ -38,7 +34,7 @@ public sealed class AzuriteFixture : IAsyncLifetime
 
     /// <inheritdoc />
     public async ValueTask InitializeAsync() =>
-        _azurite = await AzuriteProcess.StartAsync(new AzuriteOptions { ExtentMemoryLimitMegabytes = 4096 });
+        _azurite = await AzuriteProcess.StartAsync(new AzuriteOptions());
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync()

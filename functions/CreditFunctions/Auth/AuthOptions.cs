@@ -50,7 +50,7 @@ public sealed record AuthOptions
                 ? TimeSpan.FromSeconds(s)
                 : throw new InvalidOperationException($"{KeyCacheSecondsSetting} must be a whole number of seconds.");
         }
-        var seed = !settings.IsUnderFunctionsHost;
+        var seed = settings.IsLocalStorage;
         if (configuration[DemoSeedSetting] is { Length: > 0 } flag)
         {
             seed = bool.TryParse(flag, out var on)

@@ -1,15 +1,13 @@
 using System.Globalization;
-using CreditFunctions.AzureStorage.Emulator;
-using CreditFunctions.AzureStorage.Tables;
 using CreditFunctions.Hosting;
 
 namespace CreditFunctions.Auth;
 
 /// <summary>
-/// The operators' commands, run by the app's own executable instead of the server when the first argument is
-/// <c>teams</c>, <c>keys</c> or <c>credits</c>. They use the app's configured storage and table (environment variables, then
-/// <c>local.settings.json</c>), starting Azurite as a local run does when the development storage is configured and
-/// nothing listens. A new key is printed alone on the last line of standard output, once.
+/// The operators' commands, run by the local run's executable instead of the dev host when the first argument is
+/// <c>teams</c>, <c>keys</c> or <c>credits</c>. They use the storage and tables the given configuration names (the
+/// local run passes environment variables, then <c>local.settings.json</c>, and starts Azurite when the development
+/// storage is configured and nothing listens). A new key is printed alone on the last line of standard output, once.
 /// Exit codes: 0 done; 1 refused (the team exists, no such team, no such key); 2 usage error, nothing written.
 /// </summary>
 public static class OperatorCommands
@@ -22,7 +20,7 @@ public static class OperatorCommands
     private const int UsageError = 2;
 
     private const string Usage = """
-        Usage: dotnet run --project functions/CreditFunctions -- <command> [options]
+        Usage: dotnet run --project functions/LocalRun -- <command> [options]
 
           teams create --team <teamId> --admin <userId>
               Create a team and issue its first admin's key.
@@ -53,7 +51,8 @@ public static class OperatorCommands
     public static bool Handles(IReadOnlyList<string> args) => args is [ "teams" or "keys" or "credits", ..];
 
     /// <summary>Runs the command in <paramref name="args"/>; returns the process exit code.</summary>
-    public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
+    public static async Task<int> RunAsync(IReadOnlyList<string> args, IConfiguration configuration, TextWriter output, TextWriter error,
+        CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(output);
@@ -101,13 +100,9 @@ public static class OperatorCommands
             return await UsageAsync(error, "--key-id: Must be a key id as 'keys create' printed it: <teamId>.<16 hex digits>.").ConfigureAwait(false);
         }
 
-        var configuration = new ConfigurationManager();
-        configuration.AddLocalSettings(AzuriteProcess.FindRepositoryRoot());
-        configuration.AddEnvironmentVariables();
+        ArgumentNullException.ThrowIfNull(configuration);
         var settings = AppSettings.From(configuration);
         var auth = AuthOptions.From(configuration, settings);
-        await using var azurite = await LocalStorage.EnsureRunningAsync(settings, cancellationToken).ConfigureAwait(false);
-        configuration.UseStartedStorage(settings, azurite);
         var service = StorageAccount.From(configuration).CreateTables();
         var table = service.GetTableClient(auth.TableName);
         var teamId = options["--team"];

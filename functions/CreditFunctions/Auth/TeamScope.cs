@@ -27,18 +27,4 @@ public static class TeamScope
 
     /// <summary>The 404 for a team the caller cannot see.</summary>
     public static IResult TeamNotFound() => Problems.NotFound("There is no such team.");
-
-    /// <summary>
-    /// Answers 404 for every route of <paramref name="builder"/> whose <c>{teamId}</c> is not the caller's team,
-    /// before any other check of the route runs (so a member gets 404, not 403, on another team's admin route).
-    /// </summary>
-    public static TBuilder RequireSameTeam<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder =>
-        builder.AddEndpointFilter(async (context, next) =>
-            EnsureSameTeam(context.HttpContext.GetCaller(), context.HttpContext.Request.RouteValues[TeamIdRouteParameter] as string)
-            ?? await next(context).ConfigureAwait(false));
-
-    /// <summary>Answers 403 problem+json on the routes of <paramref name="builder"/> to callers that are not admins.</summary>
-    public static TBuilder RequireAdmin<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder =>
-        builder.AddEndpointFilter(async (context, next) =>
-            EnsureAdmin(context.HttpContext.GetCaller()) ?? await next(context).ConfigureAwait(false));
 }

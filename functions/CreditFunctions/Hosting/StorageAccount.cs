@@ -1,9 +1,8 @@
 using Azure.Core;
+using Azure.Data.Tables;
 using Azure.Identity;
-using CreditFunctions.AzureStorage;
-using CreditFunctions.AzureStorage.Blobs;
-using CreditFunctions.AzureStorage.Queues;
-using CreditFunctions.AzureStorage.Tables;
+using Azure.Storage.Blobs;
+using Azure.Storage.Queues;
 
 namespace CreditFunctions.Hosting;
 
@@ -15,41 +14,45 @@ namespace CreditFunctions.Hosting;
 /// </summary>
 public sealed class StorageAccount
 {
-    private StorageAccount(StorageConnectionString connection, TokenCredential? credential, string? connectionString)
+    private StorageAccount(string? connectionString, Uri? blob, Uri? queue, Uri? table, TokenCredential? credential)
     {
-        Connection = connection;
-        Credential = credential;
         ConnectionString = connectionString;
+        BlobEndpoint = blob;
+        QueueEndpoint = queue;
+        TableEndpoint = table;
+        Credential = credential;
     }
 
     /// <summary>The connection string when the account is reached with one; null for identity-based access.</summary>
     public string? ConnectionString { get; }
 
-    /// <summary>The account's endpoints and, for Shared Key access, its key.</summary>
-    public StorageConnectionString Connection { get; }
+    /// <summary>The Blob endpoint of identity-based access.</summary>
+    public Uri? BlobEndpoint { get; }
 
-    /// <summary>The Microsoft Entra ID credential when the account is reached by identity; null with a key.</summary>
+    /// <summary>The Queue endpoint of identity-based access.</summary>
+    public Uri? QueueEndpoint { get; }
+
+    /// <summary>The Table endpoint of identity-based access.</summary>
+    public Uri? TableEndpoint { get; }
+
+    /// <summary>The Microsoft Entra ID credential when the account is reached by identity; null with a connection string.</summary>
     public TokenCredential? Credential { get; }
 
-    /// <summary>Reads the connection named <paramref name="name"/> from <paramref name="configuration"/>.</summary>
-    /// <exception cref="InvalidOperationException">Neither form is configured, or a value is malformed; the message
-    /// names the setting and never repeats a key.</exception>
+    /// <summary>Reads the connection named <paramref name="name"/> from <paramref name="configuration"/>; with neither
+    /// form configured, the local emulator (<c>UseDevelopmentStorage=true</c>).</summary>
+    /// <exception cref="InvalidOperationException">A value is malformed; the message names the setting and never repeats a key.</exception>
     public static StorageAccount From(IConfiguration configuration, string name = "AzureWebJobsStorage")
     {
         ArgumentNullException.ThrowIfNull(configuration);
         if (configuration[name] is { Length: > 0 } connectionString)
         {
-            try
-            {
-                var parsed = StorageConnectionString.Parse(connectionString);
-                return new StorageAccount(parsed, parsed.SharedKey is null ? Identity(configuration.GetSection(name)) : null, parsed.SharedKey is null ? null : connectionString);
-            }
-            catch (FormatException ex)
-            {
-                throw new InvalidOperationException($"The connection string in '{name}' is malformed: {ex.Message}", ex);
-            }
+            return new StorageAccount(connectionString, null, null, null, null);
         }
         var section = configuration.GetSection(name);
+        if (!section.Exists())
+        {
+            return new StorageAccount(AppSettings.DevelopmentStorage, null, null, null, null);
+        }
         var account = section["accountName"];
         Uri? Endpoint(string setting, string service)
         {
@@ -67,45 +70,25 @@ public sealed class StorageAccount
             throw new InvalidOperationException(
                 $"No storage connection '{name}': set it to a connection string, or set '{name}__accountName' (or its blob, queue and table service URIs) for identity-based access.");
         }
-        return new StorageAccount(StorageConnectionString.ForServiceUris(blob, queue, table), Identity(section), null);
+        return new StorageAccount(null, blob, queue, table, new DefaultAzureCredential(new DefaultAzureCredentialOptions
+        {
+            // A user-assigned identity is named by its client id, as the host's own identity-based connections take it.
+            ManagedIdentityClientId = section["clientId"] is { Length: > 0 } clientId ? clientId : null,
+        }));
     }
 
     /// <summary>A Table service client on this account.</summary>
-    public TableServiceClient CreateTableServiceClient(StorageClientOptions? options = null) => new(Connection, Credential, options);
+    public TableServiceClient CreateTables(TableClientOptions? options = null) => ConnectionString is { } cs
+        ? new TableServiceClient(cs, options)
+        : new TableServiceClient(TableEndpoint!, Credential!, options);
 
-    /// <summary>A Queue service client on this account (base64 messages, as the Functions host expects, unless
-    /// <paramref name="options"/> says otherwise).</summary>
-    public QueueServiceClient CreateQueueServiceClient(StorageClientOptions? options = null) => Connection.SharedKey is { } key
-        ? new QueueServiceClient(Connection.QueueEndpoint, key, options)
-        : new QueueServiceClient(Connection.QueueEndpoint, Credential!, options);
-
-    /// <summary>A Blob service client on this account.</summary>
-    public BlobServiceClient CreateBlobServiceClient(StorageClientOptions? options = null) => Connection.SharedKey is { } key
-        ? new BlobServiceClient(Connection.BlobEndpoint, key, options)
-        : new BlobServiceClient(Connection.BlobEndpoint, Credential!, options);
-
-    /// <summary>An Azure.Data.Tables service client on this account.</summary>
-    public Azure.Data.Tables.TableServiceClient CreateTables() => ConnectionString is { } cs
-        ? new Azure.Data.Tables.TableServiceClient(cs)
-        : new Azure.Data.Tables.TableServiceClient(Connection.TableEndpoint, Credential!);
-
-    /// <summary>An Azure.Storage.Queues service client on this account, with base64 messages as the Functions host expects.</summary>
-    public Azure.Storage.Queues.QueueServiceClient CreateQueues()
+    /// <summary>A Queue service client on this account, with base64 messages as the Functions host expects.</summary>
+    public QueueServiceClient CreateQueues()
     {
-        var options = new Azure.Storage.Queues.QueueClientOptions { MessageEncoding = Azure.Storage.Queues.QueueMessageEncoding.Base64 };
-        return ConnectionString is { } cs
-            ? new Azure.Storage.Queues.QueueServiceClient(cs, options)
-            : new Azure.Storage.Queues.QueueServiceClient(Connection.QueueEndpoint, Credential!, options);
+        var options = new QueueClientOptions { MessageEncoding = QueueMessageEncoding.Base64 };
+        return ConnectionString is { } cs ? new QueueServiceClient(cs, options) : new QueueServiceClient(QueueEndpoint!, Credential!, options);
     }
 
-    /// <summary>An Azure.Storage.Blobs service client on this account.</summary>
-    public Azure.Storage.Blobs.BlobServiceClient CreateBlobs() => ConnectionString is { } cs
-        ? new Azure.Storage.Blobs.BlobServiceClient(cs)
-        : new Azure.Storage.Blobs.BlobServiceClient(Connection.BlobEndpoint, Credential!);
-
-    private static DefaultAzureCredential Identity(IConfigurationSection section) => new(new DefaultAzureCredentialOptions
-    {
-        // A user-assigned identity is named by its client id, as the host's own identity-based connections take it.
-        ManagedIdentityClientId = section["clientId"] is { Length: > 0 } clientId ? clientId : null,
-    });
+    /// <summary>A Blob service client on this account.</summary>
+    public BlobServiceClient CreateBlobs() => ConnectionString is { } cs ? new BlobServiceClient(cs) : new BlobServiceClient(BlobEndpoint!, Credential!);
 }

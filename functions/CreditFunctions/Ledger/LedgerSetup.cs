@@ -1,6 +1,5 @@
 using CreditFunctions.Auth;
 using Azure.Data.Tables;
-using CreditFunctions.Triggers;
 using Microsoft.Extensions.Logging;
 
 namespace CreditFunctions.Ledger;
@@ -29,8 +28,6 @@ public static class LedgerSetup
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<LedgerService>>()));
         services.AddSingleton(PlanCatalog.Default);
         services.AddSingleton<PlanGrants>();
-        services.AddTimerFunction(PlanGrants.FunctionName, new TimerTrigger(PlanGrants.Schedule),
-            (_, sp, ct) => sp.GetRequiredService<PlanGrants>().RunAsync(ct));
         if (grantDemoCredits)
         {
             services.AddHostedService<DemoCredits>();

@@ -1,3 +1,4 @@
+using Microsoft.Azure.Functions.Worker;
 using System.Collections.Frozen;
 using System.Globalization;
 using System.Text.Json;
@@ -80,6 +81,10 @@ public sealed partial class PlanGrants(TeamStore teams, LedgerService ledger, Pl
 
     /// <summary>The function's schedule: every day at 00:05:00 UTC.</summary>
     public const string Schedule = "0 5 0 * * *";
+
+    /// <summary>The timer function: runs <see cref="RunAsync"/> on <see cref="Schedule"/>.</summary>
+    [Function(FunctionName)]
+    public Task RunOnScheduleAsync([TimerTrigger(Schedule)] TimerInfo timer, CancellationToken cancellationToken) => RunAsync(cancellationToken);
 
     /// <summary>Grants the current month's allocation to every team on a plan.</summary>
     /// <exception cref="LedgerUnavailableException">Storage failed; what was granted stays granted, the rest is granted by the next run.</exception>

@@ -115,7 +115,9 @@ internal sealed partial class TeamCommitter
                 _wallets = null;
                 foreach (var op in batch)
                 {
+                    // Azure.Core's retry policy throws an AggregateException of the attempts' failures once it gives up.
                     op.Fail(ex is RequestFailedException or HttpRequestException or TaskCanceledException or IOException
+                        || (ex is AggregateException all && all.InnerExceptions.All(e => e is RequestFailedException or HttpRequestException or TaskCanceledException or IOException))
                         ? new LedgerUnavailableException("The ledger could not reach storage; retry with the same idempotency key.", ex)
                         : ex);
                 }

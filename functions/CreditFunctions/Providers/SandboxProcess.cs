@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Reflection;
 using System.Text;
 using System.Text.RegularExpressions;
-using CreditFunctions.AzureStorage.Emulator;
 
 namespace CreditFunctions.Providers;
 
@@ -148,7 +147,7 @@ public sealed partial class SandboxProcess : IAsyncDisposable
     /// </summary>
     public static string? FindAssembly()
     {
-        var root = AzuriteProcess.FindRepositoryRoot();
+        var root = Hosting.RepositoryRoot.Find();
         if (root is null)
         {
             return null;

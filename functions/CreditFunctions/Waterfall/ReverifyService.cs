@@ -52,7 +52,7 @@ public sealed class ReverifyService(LedgerService ledger, ContactStore contacts,
             }
             return new ReverifyResult("verifier_unavailable", personId, email, null, 0m, null);
         }
-        var status = VerifyEmailActivity.VerificationName(verified.Status);
+        var status = WaterfallEngine.VerificationName(verified.Status);
         await contacts.RecordVerificationAsync(teamId, personId, status, clock.GetUtcNow(), cancellationToken).ConfigureAwait(false);
         string? refundLine = null;
         if (status == "invalid" && team.RefundInvalidOnReverify && contact.EmailChargeId is { } purchase)

@@ -1,8 +1,8 @@
 using System.Security.Cryptography;
 using System.Text;
-using CreditFunctions.Durable;
 using CreditFunctions.Ledger;
 using CreditFunctions.Providers;
+using Microsoft.DurableTask.Client;
 
 namespace CreditFunctions.Waterfall;
 
@@ -22,9 +22,11 @@ public sealed class WaterfallRefusedException(string creditType, Credits needed,
 
 /// <summary>
 /// Starts waterfalls: checks the balance (402 before any provider is called), holds a bulk run's maximum cost, and
-/// starts the orchestration idempotently (the instance id derives from the team and the caller's idempotency key).
+/// starts the orchestration idempotently (the instance id derives from the team and the caller's idempotency key). A
+/// single reveal runs in the request through <see cref="WaterfallEngine"/>: an orchestration would add its own start,
+/// checkpoints and polling to an answer the caller waits for, for no durability a retried request does not already give.
 /// </summary>
-public sealed class WaterfallService(DurableTaskClient durable, LedgerService ledger, EnrichmentSettingsStore settings, ContactStore contacts,
+public sealed class WaterfallService(LedgerService ledger, EnrichmentSettingsStore settings, ContactStore contacts, WaterfallEngine engine,
     TimeProvider clock)
 {
     /// <summary>Most people in one bulk request.</summary>
@@ -33,9 +35,10 @@ public sealed class WaterfallService(DurableTaskClient durable, LedgerService le
     /// <summary>Starts a run for <paramref name="people"/> and returns its run id. With the same
     /// <paramref name="idempotencyKey"/> again, returns the first run's id and starts nothing.</summary>
     /// <exception cref="WaterfallRefusedException">The team's available balance is below the run's maximum cost.</exception>
-    public async Task<string> StartAsync(string teamId, string userId, IReadOnlyList<PersonInput> people, IReadOnlyList<string> data, ChargePlan plan,
-        string? webhookUrl, string? idempotencyKey, bool bulk, CancellationToken cancellationToken)
+    public async Task<string> StartAsync(DurableTaskClient durable, string teamId, string userId, IReadOnlyList<PersonInput> people, IReadOnlyList<string> data,
+        ChargePlan plan, string? webhookUrl, string? idempotencyKey, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(durable);
         ArgumentNullException.ThrowIfNull(people);
         ArgumentNullException.ThrowIfNull(data);
         var runId = idempotencyKey is null
@@ -45,50 +48,83 @@ public sealed class WaterfallService(DurableTaskClient durable, LedgerService le
         var persons = people.Select((p, i) => new WaterfallPerson(i, WaterfallPerson.IdFor(p), p.Normalize())).ToList();
         // The reads a start needs do not depend on each other: one round trip instead of four (a repeated key wastes
         // three reads, and starts nothing).
-        var existing = durable.GetInstanceAsync(instanceId, cancellationToken: cancellationToken);
+        var existing = durable.GetInstanceAsync(instanceId, cancellation: cancellationToken);
         var teamSettings = settings.GetAsync(teamId, cancellationToken);
-        var contact = bulk ? Task.FromResult<ContactRecord?>(null) : contacts.GetAsync(teamId, persons[0].PersonId, cancellationToken);
-        var balances = bulk ? Task.FromResult<IReadOnlyList<BalanceView>>([]) : ledger.GetBalancesAsync(teamId, cancellationToken);
-        await Task.WhenAll(existing, teamSettings, contact, balances).ConfigureAwait(false);
+        await Task.WhenAll(existing, teamSettings).ConfigureAwait(false);
         if (await existing.ConfigureAwait(false) is not null)
         {
             return runId;
         }
         var team = await teamSettings.ConfigureAwait(false);
-        var holds = bulk ? await HoldAsync(teamId, userId, runId, persons.Count, data, plan, cancellationToken).ConfigureAwait(false)
-            : CheckBalance(await contact.ConfigureAwait(false), await balances.ConfigureAwait(false), data, plan);
+        var holds = await HoldAsync(teamId, userId, runId, persons.Count, data, plan, cancellationToken).ConfigureAwait(false);
         var run = new WaterfallRun
         {
             RunId = runId, TeamId = teamId, UserId = userId, Data = data, People = persons, Plan = plan, HoldIds = holds, WebhookUrl = webhookUrl,
             EmailProviders = team.EmailProviders, MobileProviders = team.MobileProviders, Verifier = team.Verifier, VerifyEmails = team.VerifyEmails,
         };
-        await durable.ScheduleNewOrchestrationInstanceAsync(WaterfallOrchestrator.Name, run, new StartOrchestrationOptions { InstanceId = instanceId }, cancellationToken)
-            .ConfigureAwait(false);
+        try
+        {
+            await durable.ScheduleNewOrchestrationInstanceAsync(WaterfallFunctions.OrchestratorName, run, new Microsoft.DurableTask.StartOrchestrationOptions { InstanceId = instanceId },
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            // Not started: nothing may stay held for a run that will never release it. A concurrent start of the same
+            // key that did start uses the same holds (their keys are the run's), so release only when none runs.
+            if (await durable.GetInstanceAsync(instanceId, cancellation: CancellationToken.None).ConfigureAwait(false) is null)
+            {
+                await ReleaseAsync(teamId, userId, holds.Values).ConfigureAwait(false);
+            }
+            throw;
+        }
         return runId;
     }
 
-    /// <summary>The run's state, or null when the team has no such run.</summary>
-    public Task<OrchestrationMetadata?> GetAsync(string teamId, string runId, CancellationToken cancellationToken) =>
-        IsRunId(runId) ? durable.GetInstanceAsync(WaterfallRun.InstanceIdFor(teamId, runId), getInputsAndOutputs: true, cancellationToken) : Task.FromResult<OrchestrationMetadata?>(null);
-
-    /// <summary>Waits up to <paramref name="timeout"/> for the run to finish; null when it is still running.</summary>
-    public async Task<OrchestrationMetadata?> WaitAsync(string teamId, string runId, TimeSpan timeout, CancellationToken cancellationToken)
+    /// <summary>
+    /// A single person's waterfall, in the request: 402 (<see cref="WaterfallRefusedException"/>) before any provider
+    /// when the balance is short of what is not owned yet; charges directly (no hold). With the same
+    /// <paramref name="idempotencyKey"/> again, the charges answer their first result and move nothing.
+    /// </summary>
+    public async Task<(string RunId, PersonResult Person)> RevealAsync(string teamId, string userId, PersonInput person, IReadOnlyList<string> data,
+        string? idempotencyKey, CancellationToken cancellationToken)
     {
-        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        limit.CancelAfter(timeout);
-        try
+        ArgumentNullException.ThrowIfNull(person);
+        var runId = idempotencyKey is null
+            ? Guid.NewGuid().ToString("N")
+            : Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(teamId + "\n" + idempotencyKey)))[..32];
+        var who = new WaterfallPerson(0, WaterfallPerson.IdFor(person), person.Normalize());
+        var teamSettings = settings.GetAsync(teamId, cancellationToken);
+        var contact = contacts.GetAsync(teamId, who.PersonId, cancellationToken);
+        var balances = ledger.GetBalancesAsync(teamId, cancellationToken);
+        await Task.WhenAll(teamSettings, contact, balances).ConfigureAwait(false);
+        CheckBalance(await contact.ConfigureAwait(false), await balances.ConfigureAwait(false), data, ChargePlan.Reveal);
+        var team = await teamSettings.ConfigureAwait(false);
+        var run = new WaterfallRun
         {
-            return await durable.WaitForInstanceCompletionAsync(WaterfallRun.InstanceIdFor(teamId, runId), true, limit.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            RunId = runId, TeamId = teamId, UserId = userId, Data = data, People = [who], Plan = ChargePlan.Reveal,
+            EmailProviders = team.EmailProviders, MobileProviders = team.MobileProviders, Verifier = team.Verifier, VerifyEmails = team.VerifyEmails,
+        };
+        var results = await engine.RunAsync(run, [who], $"rv:{teamId}:{runId}", cancellationToken).ConfigureAwait(false);
+        return (runId, results[0]);
+    }
+
+    /// <summary>Voids what is left of <paramref name="holdIds"/> (idempotent per hold).</summary>
+    public async Task ReleaseAsync(string teamId, string userId, IEnumerable<string> holdIds)
+    {
+        ArgumentNullException.ThrowIfNull(holdIds);
+        foreach (var hold in holdIds)
         {
-            return null;
+            await ledger.VoidHoldAsync(new VoidRequest(teamId, userId, hold, $"release:{hold}")).ConfigureAwait(false);
         }
     }
 
+    /// <summary>The run's state, or null when the team has no such run.</summary>
+    public static Task<OrchestrationMetadata?> GetAsync(DurableTaskClient durable, string teamId, string runId, CancellationToken cancellationToken) =>
+        IsRunId(runId) ? (durable ?? throw new ArgumentNullException(nameof(durable))).GetInstanceAsync(WaterfallRun.InstanceIdFor(teamId, runId), getInputsAndOutputs: true, cancellationToken) : Task.FromResult<OrchestrationMetadata?>(null);
+
     private static bool IsRunId(string runId) => runId is { Length: 32 } && runId.All(char.IsAsciiHexDigitLower);
 
-    private static IReadOnlyDictionary<string, string>? CheckBalance(ContactRecord? contact, IReadOnlyList<BalanceView> balances, IReadOnlyList<string> data,
+    private static void CheckBalance(ContactRecord? contact, IReadOnlyList<BalanceView> balances, IReadOnlyList<string> data,
         ChargePlan plan)
     {
         foreach (var item in data)
@@ -105,7 +141,6 @@ public sealed class WaterfallService(DurableTaskClient durable, LedgerService le
                 throw new WaterfallRefusedException(WaterfallData.CreditType(item), price, available);
             }
         }
-        return null;
     }
 
     private async Task<IReadOnlyDictionary<string, string>> HoldAsync(string teamId, string userId, string runId, int count, IReadOnlyList<string> data,

@@ -4,7 +4,7 @@ using CreditFunctions.Providers;
 namespace CreditFunctions.Waterfall;
 
 /// <summary>Registers the waterfall: contact store and settings (one table, partition = team), the service, re-verification
-/// and the webhook sender. The orchestrator and activities are added to the durable registry by <see cref="WaterfallRegistration"/>.</summary>
+/// the engine and the webhook sender; the orchestrator and activities are functions (<see cref="WaterfallFunctions"/>).</summary>
 public static class WaterfallSetup
 {
     /// <summary>The setting naming the enrichment table (contacts and settings); <c>enrichment</c> by default.</summary>
@@ -19,14 +19,11 @@ public static class WaterfallSetup
         services.AddSingleton(sp => new ContactStore(sp.GetRequiredService<TableServiceClient>().GetTableClient(tableName)));
         services.AddSingleton(sp => new EnrichmentSettingsStore(sp.GetRequiredService<TableServiceClient>().GetTableClient(tableName),
             sp.GetRequiredService<ProviderCatalog>(), SecretProtector.From(configuration, localKeyFile), configuration));
+        services.AddSingleton<WaterfallEngine>();
         services.AddSingleton<WaterfallService>();
         services.AddSingleton<ReverifyService>();
         services.AddSingleton(sp => new WebhookSender(new HttpClient { Timeout = TimeSpan.FromSeconds(10) },
             sp.GetRequiredService<EnrichmentSettingsStore>(), sp.GetRequiredService<TimeProvider>()));
         return services;
     }
-
-    /// <summary>Creates the enrichment table when missing.</summary>
-    public static Task InitializeWaterfallAsync(this IServiceProvider services, CancellationToken cancellationToken) =>
-        services.GetRequiredService<ContactStore>().Table.CreateIfNotExistsAsync(cancellationToken);
 }

@@ -37,7 +37,7 @@ public sealed class DemoSeedTests(AzuriteFixture azurite)
     }
 
     [Fact]
-    public async Task The_demo_seed_runs_on_a_local_run_only_and_can_be_turned_off()
+    public async Task The_demo_seed_runs_on_the_local_emulator_only_and_can_be_turned_off()
     {
         var table = AzuriteFixture.NewName("teams");
         await using (await TestApp.StartAsync(azurite, seedDemoTeam: false, tableName: table))
@@ -47,9 +47,9 @@ public sealed class DemoSeedTests(AzuriteFixture azurite)
         await service.CreateTableIfNotExistsAsync(table, Ct);
         Assert.False((await service.GetTableClient(table).GetEntityIfExistsAsync<TableEntity>(DemoSeed.TeamId, "team", cancellationToken: Ct)).HasValue);
 
-        var underHost = new ConfigurationBuilder().AddInMemoryCollection([new("FUNCTIONS_CUSTOMHANDLER_PORT", "7777")]).Build();
-        Assert.False(AuthOptions.From(underHost, AppSettings.From(underHost)).SeedDemoTeam);
-        var local = new ConfigurationBuilder().Build();
+        var azure = new ConfigurationBuilder().AddInMemoryCollection([new("AzureWebJobsStorage:accountName", "creditfunctionsprod")]).Build();
+        Assert.False(AuthOptions.From(azure, AppSettings.From(azure)).SeedDemoTeam);
+        var local = new ConfigurationBuilder().AddInMemoryCollection([new("AzureWebJobsStorage", "UseDevelopmentStorage=true")]).Build();
         Assert.True(AuthOptions.From(local, AppSettings.From(local)).SeedDemoTeam);
     }
 

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using CreditFunctions.Auth;
-using CreditFunctions.AzureStorage.Emulator;
+using CreditFunctions.Hosting;
 using CreditFunctions.TestSupport;
 
 namespace CreditFunctions.Tests.Auth;
@@ -128,7 +128,7 @@ public sealed class OperatorCommandTests(AzuriteFixture azurite)
         Assert.DoesNotContain("cfk_", run.Output, StringComparison.Ordinal);
         var table = new Azure.Data.Tables.TableServiceClient(azurite.ConnectionString).GetTableClient(_table);
         await table.CreateIfNotExistsAsync(Ct);
-        Assert.Empty(await table.QueryAsync<Azure.Data.Tables.TableEntity>(cancellationToken: Ct).ToListAsync(Ct));
+        Assert.Empty(table.Query<Azure.Data.Tables.TableEntity>(cancellationToken: Ct).ToList());
     }
 
     [Fact]
@@ -162,7 +162,6 @@ public sealed class OperatorCommandTests(AzuriteFixture azurite)
         start.Environment["AzureWebJobsStorage"] = azurite.ConnectionString;
         start.Environment[AuthOptions.TableSetting] = _table;
         start.Environment["CREDITFUNCTIONS_LEDGER_TABLE"] = _ledgerTable;
-        start.Environment.Remove("FUNCTIONS_CUSTOMHANDLER_PORT");
         using var process = Process.Start(start)!;
         var output = process.StandardOutput.ReadToEndAsync(Ct);
         var error = process.StandardError.ReadToEndAsync(Ct);
@@ -180,16 +179,16 @@ public sealed class OperatorCommandTests(AzuriteFixture azurite)
         return new Run(process.ExitCode, await output, await error);
     }
 
-    /// <summary>The app as built next to its project (with its own runtimeconfig and deps), in this test's configuration.</summary>
+    /// <summary>The local run as built next to its project (with its own runtimeconfig and deps), in this test's configuration.</summary>
     private static string AppDll()
     {
-        var root = AzuriteProcess.FindRepositoryRoot() ?? throw new InvalidOperationException("Cannot find the repository root.");
+        var root = RepositoryRoot.Find() ?? throw new InvalidOperationException("Cannot find the repository root.");
 #if DEBUG
         const string configuration = "Debug";
 #else
         const string configuration = "Release";
 #endif
-        var dll = Path.Combine(root, "functions", "CreditFunctions", "bin", configuration, "net10.0", "CreditFunctions.dll");
-        return File.Exists(dll) ? dll : throw new FileNotFoundException("Build functions/CreditFunctions first.", dll);
+        var dll = Path.Combine(root, "functions", "LocalRun", "bin", configuration, "net10.0", "CreditFunctions.LocalRun.dll");
+        return File.Exists(dll) ? dll : throw new FileNotFoundException("Build functions/LocalRun first.", dll);
     }
 }

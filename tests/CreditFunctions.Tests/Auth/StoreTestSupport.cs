@@ -18,7 +18,7 @@ internal sealed class StoreTestSupport(AzuriteFixture azurite)
     public async Task<List<TableEntity>> RowsAsync()
     {
         await Table.CreateIfNotExistsAsync(TestContext.Current.CancellationToken);
-        return await Table.QueryAsync<TableEntity>(cancellationToken: TestContext.Current.CancellationToken).ToListAsync(TestContext.Current.CancellationToken);
+        return Table.Query<TableEntity>(cancellationToken: TestContext.Current.CancellationToken).ToList();
     }
 
     /// <summary>Every stored value as text (binary values as base64 and as raw bytes), for "is the secret in here" checks.</summary>

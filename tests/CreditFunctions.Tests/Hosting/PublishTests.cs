@@ -1,58 +1,56 @@
 using System.Diagnostics;
 using System.Text.Json;
-using CreditFunctions.AzureStorage.Emulator;
+using CreditFunctions.Hosting;
 
 namespace CreditFunctions.Tests.Hosting;
 
-/// <summary>The README's publish command produces a deployable Functions app folder. Slow (a Release build and a
-/// self-contained publish, about half a minute here): one test.</summary>
+/// <summary>The README's publish command produces a deployable isolated-worker Functions app folder. Slow (a Release
+/// build and publish, about half a minute here): one test.</summary>
 public sealed class PublishTests
 {
     [Fact]
-    public async Task The_publish_command_produces_host_json_a_folder_per_function_and_a_self_contained_linux_executable()
+    public async Task The_publish_command_produces_the_function_metadata_host_json_and_the_extensions_the_host_loads()
     {
-        var root = AzuriteProcess.FindRepositoryRoot() ?? throw new InvalidOperationException("Run from the repository.");
+        var root = RepositoryRoot.Find() ?? throw new InvalidOperationException("Run from the repository.");
         var work = Path.Combine(Path.GetTempPath(), "cf-publish-" + Guid.NewGuid().ToString("N"));
         var output = Path.Combine(work, "publish");
+        var ct = TestContext.Current.CancellationToken;
         try
         {
             // The README's command, plus a private artifacts path so that it shares no bin/obj folder with the build
             // of a test run going on at the same time.
             var (exit, log) = await RunAsync("dotnet", root,
-                "publish", "functions/CreditFunctions", "-c", "Release", "-r", "linux-x64", "--self-contained", "-o", output,
-                "--artifacts-path", Path.Combine(work, "artifacts"), "-nologo");
+                "publish", "functions/CreditFunctions", "-c", "Release", "-o", output, "--artifacts-path", Path.Combine(work, "artifacts"), "-nologo");
             Assert.True(exit == 0, "dotnet publish failed:\n" + log);
 
-            using var host = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(output, "host.json"), TestContext.Current.CancellationToken));
-            var customHandler = host.RootElement.GetProperty("customHandler");
-            Assert.True(customHandler.GetProperty("enableForwardingHttpRequest").GetBoolean());
-            var executable = Path.Combine(output, customHandler.GetProperty("description").GetProperty("defaultExecutablePath").GetString()!);
-            Assert.True(File.Exists(executable));
-            if (!OperatingSystem.IsWindows())
-            {
-                Assert.True((File.GetUnixFileMode(executable) & UnixFileMode.UserExecute) != 0);
-            }
+            using var host = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(output, "host.json"), ct));
+            var durable = host.RootElement.GetProperty("extensions").GetProperty("durableTask");
+            Assert.Equal("AzureStorage", durable.GetProperty("storageProvider").GetProperty("type").GetString());
             Assert.Equal(5, host.RootElement.GetProperty("extensions").GetProperty("queues").GetProperty("maxDequeueCount").GetInt32());
-            using (var runtime = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(output, "CreditFunctions.runtimeconfig.json"), TestContext.Current.CancellationToken)))
-            {
-                Assert.True(runtime.RootElement.GetProperty("runtimeOptions").TryGetProperty("includedFrameworks", out _), "the app is not self-contained");
-            }
-            Assert.True(File.Exists(Path.Combine(output, "libcoreclr.so")), "the runtime is not in the folder");
+            Assert.False(host.RootElement.TryGetProperty("customHandler", out _));
+
+            using var worker = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(output, "worker.config.json"), ct));
+            Assert.Equal("CreditFunctions.dll", worker.RootElement.GetProperty("description").GetProperty("defaultWorkerPath").GetString());
+
+            using var metadata = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(output, "functions.metadata"), ct));
+            var functions = metadata.RootElement.EnumerateArray().ToDictionary(
+                f => f.GetProperty("name").GetString()!,
+                f => f.GetProperty("bindings").EnumerateArray().Select(b => b.GetProperty("type").GetString()!).ToList());
+            Assert.Contains("httpTrigger", functions["credits-charges"]);
+            Assert.Contains("orchestrationTrigger", functions["Waterfall"]);
+            Assert.Contains("activityTrigger", functions["WaterfallChunk"]);
+            Assert.Contains("timerTrigger", functions["plan-grants"]);
+            Assert.Contains("durableClient", functions["enrichment-waterfall"]);
+            // One function per route, no catch-all proxy.
+            Assert.DoesNotContain("api", functions.Keys);
+
+            var extensions = await File.ReadAllTextAsync(Path.Combine(output, ".azurefunctions", "function.deps.json"), ct);
+            Assert.Contains("Microsoft.Azure.WebJobs.Extensions.DurableTask", extensions, StringComparison.Ordinal);
+            using var loaded = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(output, "extensions.json"), ct));
+            var names = loaded.RootElement.GetProperty("extensions").EnumerateArray().Select(e => e.GetProperty("name").GetString()).ToList();
+            // The SDK keeps only the extensions the functions use (no queue or blob trigger yet).
+            Assert.Contains("DurableTask", names);
             Assert.False(File.Exists(Path.Combine(output, "local.settings.json")));
-
-            var declared = CreditFunctionsApp.DeclaredFunctions().Functions;
-            foreach (var function in declared)
-            {
-                var path = Path.Combine(output, function.Name, "function.json");
-                Assert.True(File.Exists(path), $"{function.Name}/function.json is missing");
-                using var json = JsonDocument.Parse(await File.ReadAllTextAsync(path, TestContext.Current.CancellationToken));
-                Assert.Equal(function.Trigger.BindingType, json.RootElement.GetProperty("bindings")[0].GetProperty("type").GetString());
-            }
-
-            // The executable itself runs (no SDK needed) and lists the same functions.
-            var (listed, list) = await RunAsync(executable, output, "functions", "list");
-            Assert.Equal(0, listed);
-            Assert.Equal(declared.Select(f => f.Name), list.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('\t')[0]));
         }
         finally
         {

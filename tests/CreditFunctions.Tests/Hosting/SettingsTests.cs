@@ -1,5 +1,4 @@
 using System.Text.Json;
-using CreditFunctions.AzureStorage.Emulator;
 using CreditFunctions.Hosting;
 using Microsoft.Extensions.Configuration;
 
@@ -7,16 +6,15 @@ namespace CreditFunctions.Tests.Hosting;
 
 public sealed class SettingsTests
 {
-    // Every setting the app reads by name (the host's own FUNCTIONS_CUSTOMHANDLER_PORT is set by the host, never by hand).
+    // Every setting the app and the local run read by name.
     private static readonly string[] s_settings =
     [
-        "AzureWebJobsStorage", "CREDITFUNCTIONS_LOCAL_PORT", "CREDITFUNCTIONS_LOCAL_STORAGE_FOLDER", "CREDITFUNCTIONS_TEAMS_TABLE",
-        "CREDITFUNCTIONS_LEDGER_TABLE", "CREDITFUNCTIONS_KEY_CACHE_SECONDS", "CREDITFUNCTIONS_DEMO_SEED", "CREDITFUNCTIONS_LOCALHOST",
-        "CREDITFUNCTIONS_LOCALHOST_TABLE", "CREDITFUNCTIONS_LOCALHOST_BLOB_QUEUE", "CREDITFUNCTIONS_LOCALHOST_BLOB_SCAN_SECONDS",
+        "AzureWebJobsStorage", "CREDITFUNCTIONS_LOCAL_STORAGE_FOLDER", "CREDITFUNCTIONS_TEAMS_TABLE",
+        "CREDITFUNCTIONS_LEDGER_TABLE", "CREDITFUNCTIONS_KEY_CACHE_SECONDS", "CREDITFUNCTIONS_DEMO_SEED", "CREDITFUNCTIONS_ENRICHMENT_TABLE",
         "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_SERVICE_NAME", "OTEL_METRIC_EXPORT_INTERVAL",
     ];
 
-    private static string Root => AzuriteProcess.FindRepositoryRoot() ?? throw new InvalidOperationException("Run from the repository.");
+    private static string Root => RepositoryRoot.Find() ?? throw new InvalidOperationException("Run from the repository.");
 
     [Fact]
     public void Every_setting_the_app_reads_is_in_the_local_settings_sample_and_the_README()
@@ -25,7 +23,7 @@ public sealed class SettingsTests
         var values = sample.RootElement.GetProperty("Values");
         var readme = File.ReadAllText(Path.Combine(Root, "README.md"));
 
-        Assert.Equal("Custom", values.GetProperty("FUNCTIONS_WORKER_RUNTIME").GetString());
+        Assert.Equal("dotnet-isolated", values.GetProperty("FUNCTIONS_WORKER_RUNTIME").GetString());
         Assert.Equal("UseDevelopmentStorage=true", values.GetProperty("AzureWebJobsStorage").GetString());
         Assert.All(s_settings, name =>
         {
@@ -44,21 +42,36 @@ public sealed class SettingsTests
 
         var account = StorageAccount.From(configuration);
 
-        Assert.Null(account.Connection.SharedKey);
+        Assert.Null(account.ConnectionString);
         Assert.NotNull(account.Credential);
-        Assert.Equal(new Uri("https://creditfunctionsprod.queue.core.windows.net"), account.Connection.QueueEndpoint);
-        Assert.Equal(new Uri("https://creditfunctionsprod.table.core.windows.net"), account.Connection.TableEndpoint);
-        Assert.Null(AppSettings.From(configuration).StorageConnectionString);
+        Assert.Equal(new Uri("https://creditfunctionsprod.queue.core.windows.net"), account.QueueEndpoint);
+        Assert.Equal(new Uri("https://creditfunctionsprod.table.core.windows.net"), account.TableEndpoint);
+        Assert.False(AppSettings.From(configuration).IsLocalStorage);
     }
 
     [Fact]
-    public void A_connection_string_with_a_key_uses_the_key_and_no_connection_at_all_is_an_error_naming_the_setting()
+    public void A_connection_string_is_used_as_it_is_and_no_connection_at_all_means_the_local_emulator()
     {
-        var keyed = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["AzureWebJobsStorage"] = "UseDevelopmentStorage=true" }).Build();
+        var keyed = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["AzureWebJobsStorage"] = "DefaultEndpointsProtocol=https;AccountName=prod;AccountKey=a2V5;EndpointSuffix=core.windows.net",
+        }).Build();
         var none = new ConfigurationBuilder().Build();
 
-        Assert.NotNull(StorageAccount.From(keyed).Connection.SharedKey);
+        Assert.NotNull(StorageAccount.From(keyed).ConnectionString);
         Assert.Null(StorageAccount.From(keyed).Credential);
-        Assert.Contains("AzureWebJobsStorage", Assert.Throws<InvalidOperationException>(() => StorageAccount.From(none)).Message, StringComparison.Ordinal);
+        Assert.False(AppSettings.From(keyed).IsLocalStorage);
+        Assert.Equal(AppSettings.DevelopmentStorage, StorageAccount.From(none).ConnectionString);
+    }
+
+    [Fact]
+    public void A_bad_identity_endpoint_is_an_error_naming_the_setting()
+    {
+        var bad = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["AzureWebJobsStorage:blobServiceUri"] = "http://not-https",
+        }).Build();
+
+        Assert.Contains("AzureWebJobsStorage__blobServiceUri", Assert.Throws<InvalidOperationException>(() => StorageAccount.From(bad)).Message, StringComparison.Ordinal);
     }
 }

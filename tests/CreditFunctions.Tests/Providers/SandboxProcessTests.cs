@@ -14,9 +14,8 @@ public sealed class SandboxProcessTests
     [Fact]
     public async Task Local_run_starts_the_sandbox_as_a_child_process_and_the_providers_reach_it()
     {
-        var configuration = new ConfigurationManager();
-        var sandbox = await configuration.StartSandboxWhenNeededAsync(isUnderFunctionsHost: false, Ct);
-        Assert.NotNull(sandbox);
+        var sandbox = await SandboxProcess.StartAsync(cancellationToken: Ct);
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(sandbox.AppSettings).Build();
         await using (sandbox)
         {
             using var admin = new HttpClient { BaseAddress = sandbox.BaseAddress };
@@ -37,16 +36,6 @@ public sealed class SandboxProcessTests
         }
         Assert.True(sandbox.HasExited);
         Assert.Throws<ArgumentException>(() => System.Diagnostics.Process.GetProcessById(sandbox.ProcessId));
-    }
-
-    [Fact]
-    public async Task Sandbox_is_not_started_when_its_url_is_configured_or_under_the_Functions_host()
-    {
-        var configured = new ConfigurationManager();
-        configured[ProviderCatalog.SandboxUrlSetting] = "http://127.0.0.1:7099";
-
-        Assert.Null(await configured.StartSandboxWhenNeededAsync(isUnderFunctionsHost: false, Ct));
-        Assert.Null(await new ConfigurationManager().StartSandboxWhenNeededAsync(isUnderFunctionsHost: true, Ct));
     }
 
     [Fact]

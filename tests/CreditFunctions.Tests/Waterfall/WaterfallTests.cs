@@ -158,24 +158,28 @@ public sealed class WaterfallTests(AzuriteFixture azurite, SandboxVendors sandbo
     }
 
     [Fact]
-    public async Task A_charge_step_that_fails_after_charging_is_retried_and_charges_once()
+    public async Task A_chunk_that_fails_after_charging_is_retried_and_charges_once()
     {
         await using var ctx = await StartAsync(azurite, sandbox, email: 5);
         var person = Person(knownBy: "leadmine", status: EmailStatus.Valid, skip: 3);
         var personId = WaterfallPerson.IdFor(SandboxVendors.Input(person));
-        ChargeHitActivity.FailAfterChargeForTests = hit => hit.PersonId == personId;
+        var failures = 0;
+        WaterfallEngine.FailAfterChargeForTests = id => id == personId && Interlocked.Increment(ref failures) == 1;
         try
         {
-            var result = await ctx.RevealAsync(person, "email");
+            using var started = await ctx.PostAsync("/api/v1/enrichment/waterfall", new { people = new[] { SandboxVendors.Input(person) }, data = new[] { "email" } });
+            Assert.Equal(HttpStatusCode.Accepted, started.StatusCode);
+            var run = await ctx.WaitForRunAsync(started.Headers.Location!.ToString());
 
-            Assert.Equal("found", result.GetProperty("email").GetProperty("status").GetString());
+            Assert.Equal(1, failures > 0 ? 1 : 0);
+            Assert.Equal("found", run.GetProperty("people")[0].GetProperty("email").GetProperty("status").GetString());
             Assert.Equal(4m, await ctx.AvailableAsync("email"));
             var lines = await ctx.Ledger.QueryUsageAsync(new CreditFunctions.Ledger.UsageQuery(ctx.TeamId), Ct);
-            Assert.Single(lines.Lines, l => l.Action == "email_reveal");
+            Assert.Single(lines.Lines, l => l.Action == "api_waterfall_email");
         }
         finally
         {
-            ChargeHitActivity.FailAfterChargeForTests = null;
+            WaterfallEngine.FailAfterChargeForTests = null;
         }
     }
 

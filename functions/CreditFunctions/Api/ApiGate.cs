@@ -1,0 +1,106 @@
+using CreditFunctions.Auth;
+using Microsoft.AspNetCore.Mvc;
+
+namespace CreditFunctions.Api;
+
+/// <summary>Who may call an API function.</summary>
+public enum ApiAccess
+{
+    /// <summary>Any valid key of a team.</summary>
+    AnyKey,
+
+    /// <summary>An admin key of the team.</summary>
+    Admin,
+}
+
+/// <summary>
+/// The front door of every <c>/api/v1</c> function: checks the <c>Authorization: Bearer &lt;API key&gt;</c> header
+/// (401 problem+json with <c>WWW-Authenticate</c> otherwise, the same answer for every kind of bad key), keeps the
+/// caller inside its own team (another team's <c>{teamId}</c> is a 404, before the role check) and out of admin
+/// functions (403), then runs the function's handler with the <see cref="CallerContext"/>. The caller is also set as
+/// the request's user.
+/// </summary>
+public sealed class ApiGate(ApiKeyAuthenticator keys, ILogger<ApiGate> logger)
+{
+    private const string BearerPrefix = "Bearer ";
+    private const string Realm = "creditfunctions";
+
+    /// <summary>Authenticates <paramref name="request"/>, applies <paramref name="access"/> and the team scope of
+    /// <paramref name="routeTeamId"/> (when the route names a team), and runs <paramref name="handler"/>.</summary>
+    public async Task<IActionResult> RunAsync(HttpRequest request, Func<CallerContext, Task<IResult>> handler, ApiAccess access = ApiAccess.AnyKey,
+        string? routeTeamId = null)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(handler);
+        var (caller, failure) = await AuthenticateAsync(request).ConfigureAwait(false);
+        if (caller is null)
+        {
+            return new HttpResultAction(failure!);
+        }
+        request.HttpContext.User = caller.ToPrincipal(nameof(ApiGate));
+        if (routeTeamId is not null && TeamScope.EnsureSameTeam(caller, routeTeamId) is { } notFound)
+        {
+            return new HttpResultAction(notFound);
+        }
+        if (access == ApiAccess.Admin && TeamScope.EnsureAdmin(caller) is { } forbidden)
+        {
+            return new HttpResultAction(forbidden);
+        }
+        return new HttpResultAction(await handler(caller).ConfigureAwait(false));
+    }
+
+    private async Task<(CallerContext? Caller, IResult? Failure)> AuthenticateAsync(HttpRequest request)
+    {
+        var headers = request.Headers.Authorization;
+        if (headers.Count == 0)
+        {
+            return (null, Challenge(request, presented: false));
+        }
+        var header = headers.Count == 1 ? headers[0] : null;
+        if (header is null || !header.StartsWith(BearerPrefix, StringComparison.OrdinalIgnoreCase))
+        {
+            AuthLog.Refused(logger, ApiKeyCheckStatus.Malformed);
+            return (null, Challenge(request, presented: true));
+        }
+        var key = header[BearerPrefix.Length..].Trim();
+        var check = await keys.CheckAsync(key, request.HttpContext.RequestAborted).ConfigureAwait(false);
+        if (check.Caller is { } caller)
+        {
+            return (caller, null);
+        }
+        if (check.Status is ApiKeyCheckStatus.WrongSecret or ApiKeyCheckStatus.Revoked && ApiKeyToken.TryParse(key, out var keyId))
+        {
+            AuthLog.RefusedKey(logger, keyId, check.Status);
+        }
+        else
+        {
+            AuthLog.Refused(logger, check.Status);
+        }
+        return (null, Challenge(request, presented: true));
+    }
+
+    private static IResult Challenge(HttpRequest request, bool presented)
+    {
+        request.HttpContext.Response.Headers.WWWAuthenticate = presented
+            ? $"Bearer realm=\"{Realm}\", error=\"invalid_token\", error_description=\"The API key is not valid.\""
+            : $"Bearer realm=\"{Realm}\"";
+        return Problems.Unauthorized(presented
+            ? "The API key is not valid. Send 'Authorization: Bearer <API key>' with an active key of your team."
+            : "Send an API key as 'Authorization: Bearer <API key>'.");
+    }
+}
+
+/// <summary>An ASP.NET Core <see cref="IResult"/> (what <see cref="Results"/> and <see cref="Problems"/> build) as the
+/// <see cref="IActionResult"/> an HTTP function returns.</summary>
+public sealed class HttpResultAction(IResult result) : IActionResult
+{
+    /// <summary>The result this action executes.</summary>
+    public IResult Result { get; } = result ?? throw new ArgumentNullException(nameof(result));
+
+    /// <inheritdoc />
+    public Task ExecuteResultAsync(ActionContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        return Result.ExecuteAsync(context.HttpContext);
+    }
+}

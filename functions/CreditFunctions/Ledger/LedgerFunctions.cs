@@ -1,0 +1,334 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using CreditFunctions.Api;
+using CreditFunctions.Auth;
+using CsvHelper;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Azure.Functions.Worker;
+
+namespace CreditFunctions.Ledger;
+
+/// <summary>
+/// <c>/api/v1/credits</c>: balances, grants, charges, refunds, holds, usage history (JSON, CSV, summary, filters) and
+/// verification, one HTTP function per route. Functions only adapt HTTP to <see cref="LedgerService"/>. Every write needs an <c>Idempotency-Key</c>
+/// header; a bad field is a 400 naming it and nothing is written.
+/// </summary>
+public sealed class LedgerFunctions(LedgerService ledger, ApiGate gate)
+{
+    private static readonly JsonSerializerOptions s_json = new(JsonSerializerDefaults.Web)
+    {
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+    };
+
+    private const string CreditsRoute = "v1/credits";
+
+    [Function("credits-balances")]
+    public Task<IActionResult> BalancesAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = CreditsRoute + "/balances")] HttpRequest request,
+        CancellationToken ct) =>
+        gate.RunAsync(request, async caller => Results.Ok(new { teamId = caller.TeamId, balances = await ledger.GetBalancesAsync(caller.TeamId, ct) }));
+
+    [Function("credits-grants")]
+    public Task<IActionResult> GrantAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = CreditsRoute + "/grants")] HttpRequest request) =>
+        gate.RunAsync(request, caller => WriteAsync<GrantBody>(request.HttpContext, (body, key) =>
+            ledger.GrantAsync(new GrantRequest(caller.TeamId, caller.UserId, body.CreditType ?? string.Empty, body.Amount ?? Credits.Zero,
+                body.Kind ?? GrantKind.TopUp, key) { Priority = body.Priority, ExpiresAt = body.ExpiresAt, Description = body.Description })), ApiAccess.Admin);
+
+    [Function("credits-charges")]
+    public Task<IActionResult> ChargeAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = CreditsRoute + "/charges")] HttpRequest request) =>
+        gate.RunAsync(request, caller => WriteAsync<ChargeBody>(request.HttpContext, (body, key) =>
+            ledger.ChargeAsync(new ChargeRequest(caller.TeamId, caller.UserId, body.Feature ?? string.Empty, body.Action ?? string.Empty, key)
+            {
+                SubjectId = body.SubjectId, Description = body.Description, RelatedRecord = body.RelatedRecord, HoldId = body.HoldId,
+            })));
+
+    [Function("credits-refunds")]
+    public Task<IActionResult> RefundAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = CreditsRoute + "/refunds")] HttpRequest request) =>
+        gate.RunAsync(request, caller => WriteAsync<RefundBody>(request.HttpContext, (body, key) =>
+            ledger.RefundAsync(new RefundRequest(caller.TeamId, caller.UserId, body.ChargeId ?? string.Empty, body.Reason ?? string.Empty, key)
+            {
+                Amount = body.Amount,
+            })), ApiAccess.Admin);
+
+    [Function("credits-holds")]
+    public Task<IActionResult> PlaceHoldAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = CreditsRoute + "/holds")] HttpRequest request) =>
+        gate.RunAsync(request, caller => WriteAsync<HoldBody>(request.HttpContext, (body, key) =>
+            ledger.PlaceHoldAsync(new HoldRequest(caller.TeamId, caller.UserId, body.Feature ?? string.Empty, body.Action ?? string.Empty,
+                body.Amount ?? Credits.Zero, body.ExpiresAt ?? default, key) { Description = body.Description, RelatedRecord = body.RelatedRecord })));
+
+    [Function("credits-hold-capture")]
+    public Task<IActionResult> CaptureHoldAsync(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = CreditsRoute + "/holds/{holdId}/capture")] HttpRequest request, string holdId) =>
+        gate.RunAsync(request, caller => WriteAsync<CaptureBody>(request.HttpContext, (body, key) =>
+            ledger.CaptureHoldAsync(new CaptureRequest(caller.TeamId, caller.UserId, holdId, body.Amount ?? throw new LedgerValidationException("amount", "is required"), key))));
+
+    [Function("credits-hold-void")]
+    public Task<IActionResult> VoidHoldAsync(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = CreditsRoute + "/holds/{holdId}/void")] HttpRequest request, string holdId) =>
+        gate.RunAsync(request, caller => WriteAsync<VoidBody>(request.HttpContext, (_, key) =>
+            ledger.VoidHoldAsync(new VoidRequest(caller.TeamId, caller.UserId, holdId, key))));
+
+    [Function("credits-usage")]
+    public Task<IActionResult> UsageAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = CreditsRoute + "/usage")] HttpRequest request,
+        CancellationToken ct) =>
+        gate.RunAsync(request, caller => ReadAsync(request.HttpContext, caller, async query => Results.Ok(await ledger.QueryUsageAsync(query, ct))));
+
+    [Function("credits-usage-csv")]
+    public Task<IActionResult> UsageCsvAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = CreditsRoute + "/usage.csv")] HttpRequest request,
+        CancellationToken ct) =>
+        gate.RunAsync(request, caller => ReadAsync(request.HttpContext, caller, query =>
+            Task.FromResult<IResult>(new UsageCsvResult(ledger.StreamUsageAsync(query with { Cursor = null }, ct)))));
+
+    [Function("credits-usage-summary")]
+    public Task<IActionResult> UsageSummaryAsync(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = CreditsRoute + "/usage/summary")] HttpRequest request, CancellationToken ct) =>
+        gate.RunAsync(request, caller => ReadAsync(request.HttpContext, caller, async query =>
+        {
+            if (request.Query["interval"] is { Count: > 0 } interval && interval.ToString() != "day")
+            {
+                return Problems.Validation("interval", "must be 'day'");
+            }
+            return Results.Ok(new { interval = "day", series = await ledger.SummarizeUsageAsync(query with { IncludeRefunds = true }, ct) });
+        }));
+
+    [Function("credits-usage-filters")]
+    public Task<IActionResult> UsageFiltersAsync(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = CreditsRoute + "/usage/filters")] HttpRequest request, CancellationToken ct) =>
+        gate.RunAsync(request, async caller =>
+        {
+            var (actions, users) = await ledger.GetUsedFiltersAsync(caller.TeamId, caller.VisibleUserId, ct);
+            return Results.Ok(new
+            {
+                features = actions.GroupBy(a => (a.Feature, a.FeatureName)).Select(f => new
+                {
+                    id = f.Key.Feature, name = f.Key.FeatureName, actions = f.Select(a => new { id = a.Action, name = a.ActionName }),
+                }),
+                users,
+            });
+        });
+
+    [Function("credits-verify")]
+    public Task<IActionResult> VerifyAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = CreditsRoute + "/verify")] HttpRequest request,
+        CancellationToken ct) =>
+        gate.RunAsync(request, async caller => Results.Ok(await ledger.VerifyAsync(caller.TeamId, ct)), ApiAccess.Admin);
+
+    private static async Task<IResult> WriteAsync<TBody>(HttpContext http, Func<TBody, string, Task<LedgerResult>> send)
+        where TBody : class, new()
+    {
+        var key = http.Request.Headers["Idempotency-Key"].ToString();
+        if (string.IsNullOrEmpty(key))
+        {
+            return Problems.Validation("Idempotency-Key", "header is required: a unique key per operation, reused only to retry it");
+        }
+        TBody? body;
+        try
+        {
+            body = http.Request.ContentLength is 0 || (http.Request.ContentLength is null && http.Request.Headers.ContentType.Count == 0)
+                ? new TBody()
+                : await JsonSerializer.DeserializeAsync<TBody>(http.Request.Body, s_json, http.RequestAborted) ?? new TBody();
+        }
+        catch (JsonException ex)
+        {
+            return Problems.Validation(ex.Path is { Length: > 2 } path ? path.TrimStart('$', '.') : "body", "is not valid JSON of the expected shape");
+        }
+        try
+        {
+            return ToHttp(await send(body, key));
+        }
+        catch (LedgerValidationException ex)
+        {
+            return Problems.Validation(ex.Field, ex.Message);
+        }
+        catch (LedgerUnavailableException)
+        {
+            http.Response.Headers.RetryAfter = "1";
+            return Problems.Create(StatusCodes.Status503ServiceUnavailable, "ledger-unavailable", "The ledger is briefly unavailable.",
+                "Nothing is known to have changed; retry with the same Idempotency-Key.");
+        }
+    }
+
+    private static async Task<IResult> ReadAsync(HttpContext http, CallerContext caller, Func<UsageQuery, Task<IResult>> read)
+    {
+        var q = http.Request.Query;
+        var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        DateTimeOffset? Date(string name)
+        {
+            if (q[name] is not { Count: > 0 } v)
+            {
+                return null;
+            }
+            if (DateTimeOffset.TryParse(v.ToString(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var d))
+            {
+                return d;
+            }
+            errors[name] = ["must be an ISO 8601 date or date-time"];
+            return null;
+        }
+        var from = Date("from");
+        var to = Date("to");
+        var limit = 50;
+        if (q["limit"] is { Count: > 0 } l && (!int.TryParse(l.ToString(), CultureInfo.InvariantCulture, out limit) || limit is < 1 or > 500))
+        {
+            errors["limit"] = ["must be a whole number from 1 to 500"];
+        }
+        var includeRefunds = false;
+        if (q["includeRefunds"] is { Count: > 0 } r && !bool.TryParse(r.ToString(), out includeRefunds))
+        {
+            errors["includeRefunds"] = ["must be true or false"];
+        }
+        var user = q["user"] is { Count: > 0 } u ? u.ToString() : null;
+        if (caller.VisibleUserId is { } self)
+        {
+            if (user is not null && user != self)
+            {
+                return Problems.Forbidden("A member sees only their own usage.");
+            }
+            user = self;
+        }
+        if (errors.Count > 0)
+        {
+            return Problems.Validation(errors);
+        }
+        try
+        {
+            return await read(new UsageQuery(caller.TeamId)
+            {
+                From = from, To = to, UserId = user, Feature = q["feature"] is { Count: > 0 } f ? f.ToString() : null,
+                Action = q["action"] is { Count: > 0 } a ? a.ToString() : null, IncludeRefunds = includeRefunds, Limit = limit,
+                Cursor = q["cursor"] is { Count: > 0 } c ? c.ToString() : null,
+            });
+        }
+        catch (LedgerValidationException ex)
+        {
+            return Problems.Validation(ex.Field, ex.Message);
+        }
+    }
+
+    /// <summary>Maps a ledger outcome to its HTTP answer: successes 200 (201 when new), refusals a problem.</summary>
+    private static IResult ToHttp(LedgerResult result) => result.Status switch
+    {
+        LedgerStatus.InsufficientCredits => Problems.Create(StatusCodes.Status402PaymentRequired, "insufficient-credits", "Not enough credits.",
+            $"The {result.CreditType} balance is {result.Shortfall} short; nothing was charged.",
+            new Dictionary<string, object?> { ["creditType"] = result.CreditType, ["shortfall"] = result.Shortfall?.Value }),
+        LedgerStatus.ExistsWithDifferentParameters => Problems.Create(StatusCodes.Status409Conflict, "idempotency-key-reused",
+            "The Idempotency-Key was used with other parameters.", "Use a new key for a new operation; nothing was changed."),
+        LedgerStatus.ChargeNotFound => Problems.NotFound("There is no such charge."),
+        LedgerStatus.HoldNotFound => Problems.NotFound("There is no such hold."),
+        LedgerStatus.RefundExceedsCharge => Problems.Create(StatusCodes.Status409Conflict, "refund-exceeds-charge",
+            "The refund exceeds what is left of the charge.", "A charge is refunded at most by what it cost, minus earlier refunds."),
+        LedgerStatus.HoldAlreadyCaptured or LedgerStatus.HoldAlreadyVoided or LedgerStatus.HoldExpired or LedgerStatus.CaptureExceedsHold
+            or LedgerStatus.HoldExhausted =>
+            Problems.Create(StatusCodes.Status409Conflict, HoldProblem(result.Status), "The hold cannot be used for this.", HoldDetail(result.Status)),
+        LedgerStatus.HoldCreditTypeMismatch => Problems.Validation("holdId", $"is a hold of another credit type; this action spends {result.CreditType} credits"),
+        _ => result.Replayed ? Results.Ok(ToView(result)) : Results.Json(ToView(result), statusCode: StatusCodes.Status201Created),
+    };
+
+    private static string HoldProblem(LedgerStatus status) => status switch
+    {
+        LedgerStatus.HoldAlreadyCaptured => "hold-already-captured",
+        LedgerStatus.HoldAlreadyVoided => "hold-already-voided",
+        LedgerStatus.HoldExpired => "hold-expired",
+        LedgerStatus.HoldExhausted => "hold-exhausted",
+        _ => "capture-exceeds-hold",
+    };
+
+    private static string HoldDetail(LedgerStatus status) => status switch
+    {
+        LedgerStatus.HoldAlreadyCaptured => "The hold was captured already; nothing was charged.",
+        LedgerStatus.HoldAlreadyVoided => "The hold was voided already; nothing was charged.",
+        LedgerStatus.HoldExpired => "The hold expired and released its credits; nothing was charged.",
+        LedgerStatus.HoldExhausted => "Less than the price is left of the hold; nothing was charged.",
+        _ => "A capture is at most what is left of the hold after its draws.",
+    };
+
+    private static object ToView(LedgerResult r) => new
+    {
+        status = JsonNamingPolicy.SnakeCaseLower.ConvertName(r.Status.ToString()),
+        creditType = r.CreditType,
+        amount = r.Amount,
+        lineId = r.LineId,
+        holdId = r.HoldId,
+        holdRemaining = r.HoldRemaining,
+        released = r.Released,
+        availableAfter = r.AvailableAfter,
+        replayed = r.Replayed,
+    };
+
+    private sealed class GrantBody
+    {
+        public string? CreditType { get; set; }
+        public Credits? Amount { get; set; }
+        public GrantKind? Kind { get; set; }
+        public int? Priority { get; set; }
+        public DateTimeOffset? ExpiresAt { get; set; }
+        public string? Description { get; set; }
+    }
+
+    private sealed class ChargeBody
+    {
+        public string? Feature { get; set; }
+        public string? Action { get; set; }
+        public string? SubjectId { get; set; }
+        public string? Description { get; set; }
+        public string? RelatedRecord { get; set; }
+        public string? HoldId { get; set; }
+    }
+
+    private sealed class RefundBody
+    {
+        public string? ChargeId { get; set; }
+        public Credits? Amount { get; set; }
+        public string? Reason { get; set; }
+    }
+
+    private sealed class HoldBody
+    {
+        public string? Feature { get; set; }
+        public string? Action { get; set; }
+        public Credits? Amount { get; set; }
+        public DateTimeOffset? ExpiresAt { get; set; }
+        public string? Description { get; set; }
+        public string? RelatedRecord { get; set; }
+    }
+
+    private sealed class CaptureBody
+    {
+        public Credits? Amount { get; set; }
+    }
+
+    private sealed class VoidBody;
+
+    /// <summary>
+    /// Streams the usage lines as CSV (RFC 4180, UTF-8). CsvHelper escapes every text cell that a spreadsheet would run
+    /// as a formula (starting with <c>=</c>, <c>+</c>, <c>-</c>, <c>@</c>, tab or carriage return) with a leading
+    /// <c>'</c>; numbers and dates it formats itself are not text and stay numbers (credits are negative for refunds).
+    /// </summary>
+    private sealed class UsageCsvResult(IAsyncEnumerable<UsageLine> lines) : IResult
+    {
+        private static readonly CsvWriterOptions s_options = new() { Injection = CsvInjection.Escape, FormatProvider = CultureInfo.InvariantCulture };
+
+        public async Task ExecuteAsync(HttpContext httpContext)
+        {
+            httpContext.Response.ContentType = "text/csv; charset=utf-8";
+            httpContext.Response.Headers.ContentDisposition = "attachment; filename=\"credit-usage.csv\"";
+            await using var csv = CsvWriter.Create(httpContext.Response.Body, s_options, leaveOpen: true);
+            csv.WriteHeader(["date", "feature", "action", "description", "credits", "credit_type", "data_requested", "user", "related_record", "kind", "id"]);
+            await foreach (var line in lines.WithCancellation(httpContext.RequestAborted))
+            {
+                csv.WriteField(line.Date.ToUniversalTime(), "yyyy-MM-ddTHH:mm:ssZ");
+                csv.WriteField(line.FeatureName ?? line.Feature ?? string.Empty);
+                csv.WriteField(line.ActionName ?? line.Action ?? string.Empty);
+                csv.WriteField(line.Description ?? string.Empty);
+                csv.WriteField(line.Credits.Value, "0.###");
+                csv.WriteField(line.CreditType);
+                csv.WriteField(line.DataRequested ?? string.Empty);
+                csv.WriteField(line.User);
+                csv.WriteField(line.RelatedRecord ?? string.Empty);
+                csv.WriteField(line.Kind);
+                csv.WriteField(line.Id);
+                await csv.EndRecordAsync(httpContext.RequestAborted);
+            }
+        }
+    }
+}

@@ -1,0 +1,370 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using CreditFunctions.Api;
+using CreditFunctions.Auth;
+using CreditFunctions.Ledger;
+using CreditFunctions.Platform;
+using CreditFunctions.Providers;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Azure.Functions.Worker;
+using Microsoft.DurableTask.Client;
+
+namespace CreditFunctions.Waterfall;
+
+/// <summary>
+/// The enrichment API, one HTTP function per route (or per methods of one resource): <c>POST /people/reveal</c> (in the request), <c>POST /enrichment/waterfall</c> (async HTTP pattern),
+/// <c>GET /enrichment/waterfall/{id}</c>, <c>POST /people/{id}/reverify</c>, <c>GET|PUT /enrichment/settings</c>,
+/// <c>POST /enrichment/settings/webhook-secret</c>, <c>GET /enrichment/providers</c>. Bad input is a 400 naming the
+/// field, and nothing is started, held or charged.
+/// </summary>
+public sealed class WaterfallApiFunctions(ApiGate gate, WaterfallService waterfall, ReverifyService reverify, EnrichmentSettingsStore store,
+    ProviderCatalog catalog, ProviderCaller providers)
+{
+    private static readonly JsonSerializerOptions s_json = new(JsonSerializerDefaults.Web)
+    {
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+    };
+
+    [Function("people-reveal")]
+    public Task<IActionResult> RevealAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/people/reveal")] HttpRequest request,
+        CancellationToken ct) =>
+        gate.RunAsync(request, async caller =>
+        {
+            var (body, error) = await ReadAsync<RevealBody>(request.HttpContext, ct);
+            if (error is not null)
+            {
+                return error;
+            }
+            var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
+            var data = new List<string>();
+            foreach (var item in body!.Data ?? ["email"])
+            {
+                var name = item switch { "email" => WaterfallData.Email, "phone" or "mobile" => WaterfallData.Mobile, _ => null };
+                if (name is null)
+                {
+                    errors["data"] = ["Each item is 'email' or 'phone'."];
+                }
+                else if (!data.Contains(name))
+                {
+                    data.Add(name);
+                }
+            }
+            if (data.Count == 0 && !errors.ContainsKey("data"))
+            {
+                errors["data"] = ["Ask for 'email', 'phone' or both."];
+            }
+            AddPersonErrors(errors, "person", body.Person);
+            if (errors.Count > 0)
+            {
+                return Problems.Validation(errors);
+            }
+            try
+            {
+                var (runId, person) = await waterfall.RevealAsync(caller.TeamId, caller.UserId, body.Person!, data, IdempotencyKey(request.HttpContext), ct);
+                return Results.Ok(new { runId, personId = person.PersonId, email = person.Email, phone = person.Mobile });
+            }
+            catch (WaterfallRefusedException refused)
+            {
+                return InsufficientCredits(refused);
+            }
+        });
+
+    [Function("enrichment-waterfall")]
+    public Task<IActionResult> StartWaterfallAsync(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/enrichment/waterfall")] HttpRequest request,
+        [DurableClient] DurableTaskClient durable, CancellationToken ct) =>
+        gate.RunAsync(request, async caller =>
+        {
+            var (body, error) = await ReadAsync<WaterfallBody>(request.HttpContext, ct);
+            if (error is not null)
+            {
+                return error;
+            }
+            var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
+            var people = body!.People ?? [];
+            if (people.Count is 0 or > WaterfallService.PeopleMax)
+            {
+                errors["people"] = [$"Between 1 and {WaterfallService.PeopleMax} people."];
+            }
+            for (var i = 0; i < people.Count && errors.Count < 20; i++)
+            {
+                AddPersonErrors(errors, $"people[{i}]", people[i]);
+            }
+            var data = (body.Data ?? []).Distinct(StringComparer.Ordinal).ToList();
+            if (data.Count == 0 || data.Any(d => d is not (WaterfallData.Email or WaterfallData.Mobile)))
+            {
+                errors["data"] = ["One or both of 'email' and 'mobile'."];
+            }
+            if (body.WebhookUrl is { } url && (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("https" or "http") || url.Length > 2000))
+            {
+                errors["webhookUrl"] = ["An absolute http(s) URL of at most 2,000 characters."];
+            }
+            if (errors.Count > 0)
+            {
+                return Problems.Validation(errors);
+            }
+            try
+            {
+                var runId = await waterfall.StartAsync(durable, caller.TeamId, caller.UserId, people!, data, ChargePlan.ApiWaterfall, body.WebhookUrl,
+                    IdempotencyKey(request.HttpContext), ct);
+                return Accepted(request, caller.TeamId, runId);
+            }
+            catch (WaterfallRefusedException refused)
+            {
+                return InsufficientCredits(refused);
+            }
+        });
+
+    [Function("enrichment-waterfall-run")]
+    public Task<IActionResult> GetWaterfallAsync(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/enrichment/waterfall/{id}")] HttpRequest request, string id,
+        [DurableClient] DurableTaskClient durable, CancellationToken ct) =>
+        gate.RunAsync(request, async caller =>
+        {
+            var state = await WaterfallService.GetAsync(durable, caller.TeamId, id, ct);
+            if (state is null)
+            {
+                return Problems.NotFound($"No waterfall run '{id}' in this team.");
+            }
+            var output = state.IsCompleted ? state.ReadOutputAs<WaterfallOutput>() : null;
+            return Results.Ok(new
+            {
+                id,
+                status = StatusName(state.RuntimeStatus),
+                createdAt = state.CreatedAt,
+                lastUpdatedAt = state.LastUpdatedAt,
+                progress = output?.Totals ?? state.ReadCustomStatusAs<WaterfallProgress>(),
+                webhook = output?.Webhook,
+                people = output?.People,
+                error = state.FailureDetails?.ErrorMessage,
+            });
+        });
+
+    [Function("people-reverify")]
+    public Task<IActionResult> ReverifyAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/people/{id}/reverify")] HttpRequest request,
+        string id, CancellationToken ct) =>
+        gate.RunAsync(request, async caller =>
+        {
+            if (IdempotencyKey(request.HttpContext) is not { } key)
+            {
+                return Problems.Validation("Idempotency-Key", "The header is required: re-verification is charged.");
+            }
+            var result = await reverify.ReverifyAsync(caller.TeamId, caller.UserId, id, key, ct);
+            return result switch
+            {
+                null => Problems.NotFound($"No stored email for person '{id}' in this team."),
+                { Status: "insufficient_credits" } => Problems.Create(StatusCodes.Status402PaymentRequired, "insufficient-credits", "Not enough credits.",
+                    "Not enough email credits for a re-verification."),
+                _ => Results.Ok(result),
+            };
+        });
+
+    [Function("enrichment-providers")]
+    public Task<IActionResult> ProvidersAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/enrichment/providers")] HttpRequest request) =>
+        gate.RunAsync(request, _ => Task.FromResult(Results.Ok(new
+        {
+            providers = catalog.Definitions.Select(d => new
+            {
+                name = d.Name,
+                displayName = d.DisplayName,
+                capabilities = d.Capabilities,
+                statistics = providers.Statistics.Snapshot(d.Name),
+            }),
+        })));
+
+    [Function("enrichment-settings")]
+    public Task<IActionResult> SettingsAsync(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", "put", Route = "v1/enrichment/settings")] HttpRequest request, CancellationToken ct) =>
+        HttpMethods.IsGet(request.Method)
+            ? gate.RunAsync(request, async caller => Results.Ok(View(await store.GetAsync(caller.TeamId, ct))))
+            : gate.RunAsync(request, caller => PutSettingsAsync(request.HttpContext, caller, store, catalog, ct), ApiAccess.Admin);
+
+    [Function("enrichment-webhook-secret")]
+    public Task<IActionResult> WebhookSecretAsync(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/enrichment/settings/webhook-secret")] HttpRequest request, CancellationToken ct) =>
+        gate.RunAsync(request, async caller =>
+        {
+            var secret = "whsec_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
+            var protectedSecret = store.ProtectWebhookSecret(caller.TeamId, secret);
+            if (protectedSecret is null)
+            {
+                return Problems.Create(StatusCodes.Status409Conflict, "secrets-unavailable", "This deployment cannot store secrets.",
+                    $"Set {SecretProtector.KeySetting} to enable signed webhooks.");
+            }
+            await store.UpdateAsync(caller.TeamId, current => current with { WebhookSecret = protectedSecret }, ct);
+            // The only time the secret is shown: it signs this team's webhooks from now on.
+            return Results.Ok(new { webhookSecret = secret, signatureHeader = WebhookSender.SignatureHeader });
+        }, ApiAccess.Admin);
+
+    /// <summary>The API's name of a runtime status (<c>pending</c>, <c>running</c>, <c>completed</c>, …).</summary>
+    internal static string StatusName(OrchestrationRuntimeStatus status) => status.ToString().ToLowerInvariant();
+
+    private static async Task<IResult> PutSettingsAsync(HttpContext http, CallerContext caller, EnrichmentSettingsStore store, ProviderCatalog catalog, CancellationToken ct)
+    {
+        var (body, error) = await ReadAsync<SettingsBody>(http, ct);
+        if (error is not null)
+        {
+            return error;
+        }
+        var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        void CheckOrder(string field, IReadOnlyList<string>? names, string capability)
+        {
+            if (names is not null && names.Distinct(StringComparer.Ordinal).Count() != names.Count)
+            {
+                errors[field] = ["Each provider at most once."];
+            }
+            foreach (var name in (names ?? []).Where(n => catalog.Find(n)?.Capabilities.Contains(capability) != true))
+            {
+                errors[field] = [$"'{name}' is not a provider with '{capability}'."];
+            }
+        }
+        CheckOrder("emailProviders", body!.EmailProviders, ProviderCapabilities.Email);
+        CheckOrder("mobileProviders", body.MobileProviders, ProviderCapabilities.Mobile);
+        if (body.Verifier is { } verifier && catalog.Find(verifier)?.Capabilities.Contains(ProviderCapabilities.EmailVerification) != true)
+        {
+            errors["verifier"] = [$"'{verifier}' is not a provider with '{ProviderCapabilities.EmailVerification}'."];
+        }
+        // Key changes: a stored key (protected once, here), a setting reference, or null to remove the team's key.
+        var keyChanges = new Dictionary<string, StoredKey?>(StringComparer.Ordinal);
+        foreach (var (provider, key) in body.Keys ?? [])
+        {
+            var field = $"keys.{provider}";
+            if (catalog.Find(provider) is null)
+            {
+                errors[field] = ["No such provider."];
+            }
+            else if (key is null)
+            {
+                keyChanges[provider] = null;
+            }
+            else if ((key.ApiKey is null) == (key.ApiKeySetting is null))
+            {
+                errors[field] = ["Give either apiKey or apiKeySetting."];
+            }
+            else if (key.ApiKey is { } apiKey)
+            {
+                if (apiKey.Length is < 8 or > 512)
+                {
+                    errors[field + ".apiKey"] = ["Between 8 and 512 characters."];
+                }
+                else if (!store.CanProtectSecrets)
+                {
+                    errors[field + ".apiKey"] = [$"This deployment cannot store keys ({SecretProtector.KeySetting} is not set): use apiKeySetting."];
+                }
+                else
+                {
+                    keyChanges[provider] = store.Protect(caller.TeamId, apiKey);
+                }
+            }
+            else
+            {
+                keyChanges[provider] = new StoredKey(null, key.ApiKeySetting, "(setting)");
+            }
+        }
+        if (errors.Count > 0)
+        {
+            return Problems.Validation(errors);
+        }
+        var updated = await store.UpdateAsync(caller.TeamId, current =>
+        {
+            var keys = new Dictionary<string, StoredKey>(current.Keys, StringComparer.Ordinal);
+            foreach (var (provider, key) in keyChanges)
+            {
+                if (key is null)
+                {
+                    keys.Remove(provider);
+                }
+                else
+                {
+                    keys[provider] = key;
+                }
+            }
+            return current with
+            {
+                EmailProviders = body.EmailProviders ?? current.EmailProviders,
+                MobileProviders = body.MobileProviders ?? current.MobileProviders,
+                Verifier = body.Verifier ?? current.Verifier,
+                VerifyEmails = body.VerifyEmails ?? current.VerifyEmails,
+                RefundInvalidOnReverify = body.RefundInvalidOnReverify ?? current.RefundInvalidOnReverify,
+                Keys = keys,
+            };
+        }, ct);
+        return Results.Ok(View(updated));
+    }
+
+    private static object View(EnrichmentSettings settings) => new
+    {
+        emailProviders = settings.EmailProviders,
+        mobileProviders = settings.MobileProviders,
+        verifier = settings.Verifier,
+        verifyEmails = settings.VerifyEmails,
+        refundInvalidOnReverify = settings.RefundInvalidOnReverify,
+        keys = settings.Keys.ToDictionary(k => k.Key, k => k.Value.Setting is { } setting
+            ? (object)new { source = "setting", setting }
+            : new { source = "stored", masked = "••••" + k.Value.Last4 }),
+        webhookSigning = settings.WebhookSecret is not null,
+    };
+
+    private static void AddPersonErrors(Dictionary<string, string[]> errors, string prefix, PersonInput? person)
+    {
+        if (person is null)
+        {
+            errors[prefix] = ["Required."];
+            return;
+        }
+        foreach (var (field, messages) in person.Validate())
+        {
+            errors[field == "person" ? prefix : $"{prefix}.{field}"] = messages;
+        }
+        var p = person.Normalize();
+        if (p.LinkedInUrl is null && p.Email is null && (p.FirstName is null || p.LastName is null || (p.CompanyDomain is null && p.CompanyName is null)))
+        {
+            errors.TryAdd(prefix, ["Give a LinkedIn URL, or first name, last name and company domain (or name)."]);
+        }
+    }
+
+    /// <summary>202 with the run's status URL and the management URLs of its orchestration (events, terminate, purge).</summary>
+    private static IResult Accepted(HttpRequest request, string teamId, string runId)
+    {
+        var urls = OrchestrationFunctions.ManagementUrls(request, WaterfallRun.InstanceIdFor(teamId, runId));
+        var status = $"{request.Scheme}://{request.Host}{request.PathBase}/api/v1/enrichment/waterfall/{runId}";
+        return OrchestrationFunctions.CheckStatusResponse(urls with { Id = runId, StatusQueryGetUri = status });
+    }
+
+    private static IResult InsufficientCredits(WaterfallRefusedException refused) =>
+        Problems.Create(StatusCodes.Status402PaymentRequired, "insufficient-credits", "Not enough credits.", refused.Message,
+            new Dictionary<string, object?>
+            {
+                ["creditType"] = refused.CreditType, ["needed"] = refused.Needed.Value, ["available"] = refused.Available.Value,
+            });
+
+    private static string? IdempotencyKey(HttpContext http) =>
+        http.Request.Headers["Idempotency-Key"].FirstOrDefault() is { Length: > 0 and <= 200 } key ? key : null;
+
+    private static async Task<(T? Body, IResult? Error)> ReadAsync<T>(HttpContext http, CancellationToken ct) where T : class
+    {
+        if (http.Request.ContentLength > 4 * 1024 * 1024)
+        {
+            return (null, Problems.Validation("body", "At most 4 MiB."));
+        }
+        try
+        {
+            var body = await JsonSerializer.DeserializeAsync<T>(http.Request.Body, s_json, ct);
+            return body is null ? (null, Problems.Validation("body", "A JSON object is required.")) : (body, null);
+        }
+        catch (JsonException ex)
+        {
+            return (null, Problems.Validation(ex.Path is { Length: > 2 } path ? path.TrimStart('$', '.') : "body", "Not valid here: " + ex.Message.Split('.')[0] + "."));
+        }
+    }
+
+    private sealed record RevealBody(PersonInput? Person, IReadOnlyList<string>? Data);
+
+    private sealed record WaterfallBody(IReadOnlyList<PersonInput>? People, IReadOnlyList<string>? Data, string? WebhookUrl);
+
+    private sealed record SettingsBody(IReadOnlyList<string>? EmailProviders, IReadOnlyList<string>? MobileProviders, string? Verifier, bool? VerifyEmails,
+        bool? RefundInvalidOnReverify, Dictionary<string, KeyBody?>? Keys);
+
+    private sealed record KeyBody(string? ApiKey, string? ApiKeySetting);
+}

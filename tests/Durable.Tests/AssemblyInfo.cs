@@ -1,3 +1,0 @@
-using CreditFunctions.TestSupport;
-
-[assembly: AssemblyFixture(typeof(AzuriteFixture))]
