@@ -140,7 +140,7 @@ public sealed class ProviderCaller : IAsyncDisposable
                     return Failed(ProviderErrorKind.Timeout, $"No answer in time after {call.Attempts} attempts.");
                 case BrokenCircuitException:
                     return Failed(ProviderErrorKind.CircuitOpen, "The provider's circuit is open after repeated failures; it was not called.");
-                case ProviderRateLimitedException:
+                case Polly.RateLimiting.RateLimiterRejectedException:
                     return Failed(ProviderErrorKind.RateLimited, "The provider's rate limit queue is full; it was not called.");
                 case HttpRequestException or IOException:
                     return Failed(ProviderErrorKind.Network, $"The provider could not be reached after {call.Attempts} attempts ({result.Exception.GetType().Name}).");

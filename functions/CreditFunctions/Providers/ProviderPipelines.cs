@@ -1,6 +1,7 @@
 using System.Threading.RateLimiting;
 using Polly;
 using Polly.CircuitBreaker;
+using Polly.RateLimiting;
 using Polly.Registry;
 using Polly.Retry;
 using Polly.Timeout;
@@ -10,9 +11,6 @@ namespace CreditFunctions.Providers;
 /// <summary>One attempt's answer as the pipeline sees it: read in full inside the attempt, so the attempt timeout
 /// covers a vendor that stalls mid-body and nothing needs disposing when an answer is retried.</summary>
 internal sealed record ProviderAnswer(int StatusCode, TimeSpan? RetryAfter, byte[] Body, bool TooLarge);
-
-/// <summary>Our own rate limit for a provider had no permit and its queue was full.</summary>
-internal sealed class ProviderRateLimitedException() : Exception("The provider's rate limit queue is full.");
 
 /// <summary>
 /// The Polly pipelines, one per provider and key owner (the shared default key, or a team's own key), built on first
@@ -106,35 +104,17 @@ internal sealed class ProviderPipelines(ILogger logger) : IAsyncDisposable
                 AutoReplenishment = true,
             });
             context.OnPipelineDisposed(limiter.Dispose);
-            builder.AddStrategy(_ => new RateLimiterStrategy(limiter), new RateLimiterStrategyOptions());
+            // Polly.RateLimiting: waits for a permit in the limiter's bounded queue (cancelled by the total timeout) or
+            // fails at once with RateLimiterRejectedException.
+            builder.AddRateLimiter(new RateLimiterStrategyOptions
+            {
+                Name = "ProviderRateLimiter",
+                RateLimiter = args => limiter.AcquireAsync(1, args.Context.CancellationToken),
+            });
         }
 
         builder.AddTimeout(TimeSpan.FromSeconds(d.AttemptTimeoutSeconds));
     }
 
     internal readonly record struct PipelineKey(string Provider, string? TeamId);
-
-    private sealed class RateLimiterStrategyOptions : ResilienceStrategyOptions
-    {
-        public RateLimiterStrategyOptions() => Name = "ProviderRateLimiter";
-    }
-
-    /// <summary>
-    /// A rate limiter step for Polly.Core on System.Threading.RateLimiting (shipped with ASP.NET Core). Polly's own
-    /// Polly.RateLimiting package cannot be restored on the build machines; this is the same idea in a dozen lines:
-    /// wait for a permit (in the limiter's bounded queue, cancelled by the total timeout) or fail at once.
-    /// </summary>
-    private sealed class RateLimiterStrategy(RateLimiter limiter) : ResilienceStrategy
-    {
-        protected override async ValueTask<Outcome<TResult>> ExecuteCore<TResult, TState>(
-            Func<ResilienceContext, TState, ValueTask<Outcome<TResult>>> callback, ResilienceContext context, TState state)
-        {
-            using var lease = await limiter.AcquireAsync(1, context.CancellationToken).ConfigureAwait(context.ContinueOnCapturedContext);
-            if (!lease.IsAcquired)
-            {
-                return Outcome.FromException<TResult>(new ProviderRateLimitedException());
-            }
-            return await callback(context, state).ConfigureAwait(context.ContinueOnCapturedContext);
-        }
-    }
 }
