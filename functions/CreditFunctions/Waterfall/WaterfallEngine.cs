@@ -56,11 +56,16 @@ public sealed class WaterfallEngine(LedgerService ledger, ContactStore contacts,
         var owned = data == WaterfallData.Email
             ? contact?.Email is { } e ? (Value: e, contact.EmailProvider, contact.EmailVerification) : default
             : contact?.Mobile is { } m ? (Value: m, contact.MobileProvider, (string?)null) : default;
+        var holdId = run.HoldIds?.GetValueOrDefault(WaterfallData.CreditType(data));
         if (owned.Value is not null)
         {
-            // Rule 2: owned data costs nothing; the ledger still records a 0-credit line for the action.
-            var line = await ChargeAsync(run, person, data, owned.Value, owned.Item2 ?? "owned", owned.Item3, holdId: null, key, ct).ConfigureAwait(false);
-            return new DataResult { Status = "already_owned", Value = owned.Value, Provider = owned.Item2, Verification = owned.Item3, LineId = line.LineId };
+            // Rule 2: owned data costs nothing; the ledger still records a 0-credit line for the action. The charge has
+            // the very parameters a hit's would (hold included), so when this step bought the data itself in an attempt
+            // that crashed after charging, the ledger answers that first purchase and the result says "found", once.
+            var line = await ChargeAsync(run, person, data, owned.Value, owned.Item2 ?? "owned", owned.Item3, holdId, key, ct).ConfigureAwait(false);
+            return line.Status == "found"
+                ? new DataResult { Status = "found", Value = owned.Value, Provider = owned.Item2, Verification = owned.Item3, Credits = line.Credits, LineId = line.LineId }
+                : new DataResult { Status = "already_owned", Value = owned.Value, Provider = owned.Item2, Verification = owned.Item3, LineId = line.LineId };
         }
 
         var tried = new List<ProviderAttempt>();
@@ -89,7 +94,6 @@ public sealed class WaterfallEngine(LedgerService ledger, ContactStore contacts,
                 }
             }
             tried.Add(new ProviderAttempt(provider, "hit", verification));
-            var holdId = run.HoldIds?.GetValueOrDefault(WaterfallData.CreditType(data));
             var charge = await ChargeAsync(run, person, data, value, provider, verification, holdId, key, ct).ConfigureAwait(false);
             return charge.Status is "found" or "already_owned"
                 ? new DataResult { Status = charge.Status, Value = value, Provider = provider, Verification = verification, Credits = charge.Credits, LineId = charge.LineId, Tried = tried }
