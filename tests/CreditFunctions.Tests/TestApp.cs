@@ -89,6 +89,14 @@ internal sealed class TestApp : IAsyncDisposable
         return created.Key!;
     }
 
+    /// <summary>A new operator key (the platform's: grants and refunds for any team).</summary>
+    public async Task<string> NewOperatorAsync(string name = "billing")
+    {
+        var created = await Keys.CreateOperatorAsync(name, "test", TestContext.Current.CancellationToken);
+        Assert.Equal(CreateKeyStatus.Created, created.Status);
+        return created.Key!.Key;
+    }
+
     public Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, string? key, HttpContent? content = null)
     {
         var request = new HttpRequestMessage(method, path) { Content = content };

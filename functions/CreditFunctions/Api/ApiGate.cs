@@ -11,6 +11,9 @@ public enum ApiAccess
 
     /// <summary>An admin key of the team.</summary>
     Admin,
+
+    /// <summary>An operator key (the platform's billing side): grants and manual refunds, naming the team.</summary>
+    Operator,
 }
 
 /// <summary>
@@ -38,6 +41,13 @@ public sealed class ApiGate(ApiKeyAuthenticator keys, ILogger<ApiGate> logger)
             return new HttpResultAction(failure!);
         }
         request.HttpContext.User = caller.ToPrincipal(nameof(ApiGate));
+        // Operators and teams never reach each other's functions: an operator key is not a key of any team.
+        if ((access == ApiAccess.Operator) != caller.IsOperator)
+        {
+            return new HttpResultAction(Problems.Forbidden(caller.IsOperator
+                ? "An operator key may only grant credits and refund charges."
+                : "Granting credits and refunding charges are platform actions: they need an operator key."));
+        }
         if (routeTeamId is not null && TeamScope.EnsureSameTeam(caller, routeTeamId) is { } notFound)
         {
             return new HttpResultAction(notFound);

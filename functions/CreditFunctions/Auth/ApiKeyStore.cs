@@ -106,6 +106,29 @@ public sealed class ApiKeyStore
         return new KeyCreation(CreateKeyStatus.Created, issued, AuthInput.NewErrors());
     }
 
+    /// <summary>
+    /// Issues an operator key for <paramref name="name"/> (<see cref="AuthInput.UserIdRule"/>): a platform key, in the
+    /// reserved <see cref="AuthInput.PlatformTeamId"/> partition, that may grant and refund for any team and reaches
+    /// nothing else. Errors are keyed <c>name</c>.
+    /// </summary>
+    public async Task<KeyCreation> CreateOperatorAsync(string? name, string issuedBy, CancellationToken cancellationToken = default)
+    {
+        var errors = AuthInput.NewErrors();
+        AuthInput.CheckUserId(name, "name", errors);
+        if (errors.Count > 0)
+        {
+            return new KeyCreation(CreateKeyStatus.Invalid, null, errors);
+        }
+        var now = _time.GetUtcNow();
+        var (key, issued) = ApiKeyEntity.Issue(AuthInput.PlatformTeamId, name!, TeamRole.Operator, issuedBy, now);
+        var platform = new TableEntity(AuthInput.PlatformTeamId, TeamEntity.Row) { [nameof(TeamEntity.LastKeyCreatedAt)] = now };
+        await EnsureTableAsync(cancellationToken).ConfigureAwait(false);
+        await _table.SubmitTransactionAsync(
+            [new(TableTransactionActionType.UpsertMerge, platform), new(TableTransactionActionType.Add, key)], cancellationToken).ConfigureAwait(false);
+        AuthLog.KeyIssued(_logger, issued.Record.KeyId, TeamRoles.Operator);
+        return new KeyCreation(CreateKeyStatus.Created, issued, AuthInput.NewErrors());
+    }
+
     /// <summary>The key with this id, or null when there is none (a malformed id included).</summary>
     public async Task<ApiKeyRecord?> FindAsync(string keyId, CancellationToken cancellationToken = default) =>
         (await FindEntityAsync(keyId, cancellationToken).ConfigureAwait(false))?.ToRecord();

@@ -17,6 +17,9 @@ public static partial class AuthInput
     /// <summary>User ids: 1–64 characters, lower-case letters, digits, '.', '_' and '-', starting with a letter or digit.</summary>
     public const string UserIdRule = "1-64 characters: lower-case letters, digits, '.', '_' and '-', starting with a letter or digit";
 
+    /// <summary>The reserved partition of the operators' keys: no team can have this id.</summary>
+    public const string PlatformTeamId = "platform";
+
     /// <summary>True when <paramref name="value"/> is a well-formed team id.</summary>
     public static bool IsTeamId(string? value) => value is not null && TeamIdPattern().IsMatch(value);
 
@@ -28,6 +31,10 @@ public static partial class AuthInput
         if (!IsTeamId(value))
         {
             errors[field] = [string.IsNullOrEmpty(value) ? Required : $"Must be {TeamIdRule}."];
+        }
+        else if (value == PlatformTeamId)
+        {
+            errors[field] = [$"'{PlatformTeamId}' is reserved."];
         }
     }
 
@@ -41,7 +48,8 @@ public static partial class AuthInput
 
     internal static void CheckRole(string? value, string field, Dictionary<string, string[]> errors)
     {
-        if (!TeamRoles.TryParse(value, out _))
+        // A team's keys are admins or members; operator keys are made only by the operators command.
+        if (value is not (TeamRoles.Admin or TeamRoles.Member))
         {
             errors[field] = [string.IsNullOrEmpty(value) ? Required : $"Must be '{TeamRoles.Admin}' or '{TeamRoles.Member}'."];
         }

@@ -25,6 +25,9 @@ public sealed record CallerContext(string TeamId, string UserId, TeamRole Role, 
     /// <summary>True for an admin, who sees and manages the whole team.</summary>
     public bool IsAdmin => Role == TeamRole.Admin;
 
+    /// <summary>True for an operator key (the platform's): grants and manual refunds for any team, nothing else.</summary>
+    public bool IsOperator => Role == TeamRole.Operator;
+
     /// <summary>
     /// The one user whose usage this caller may see: its own for a member, null (everyone in the team) for an admin.
     /// </summary>

@@ -32,6 +32,9 @@ public static class OperatorCommands
               List the team's keys: id, user, role, created, issuer, state (never the keys themselves).
           keys revoke --team <teamId> --key-id <keyId>
               Revoke a key. A server that accepted it recently may accept it up to 30 s more.
+          operators create --name <name>
+              Issue an operator key: the platform's key that grants credits and refunds charges for any team (naming
+              the team), and reaches nothing else of a team's data.
           credits allocate --team <teamId> --period <yyyy-MM> --credit-type <type> --amount <credits>
               Grant a plan's allocation for a month (UTC), expiring when the month ends. Once per team, period and
               credit type: running it again grants nothing more.
@@ -44,11 +47,11 @@ public static class OperatorCommands
     // The store's field names as the commands' options.
     private static readonly Dictionary<string, string> s_optionOfField = new(StringComparer.Ordinal)
     {
-        ["teamId"] = "--team", ["adminUserId"] = "--admin", ["userId"] = "--user", ["role"] = "--role",
+        ["teamId"] = "--team", ["adminUserId"] = "--admin", ["userId"] = "--user", ["role"] = "--role", ["name"] = "--name",
     };
 
     /// <summary>True when <paramref name="args"/> ask for an operator command rather than the server.</summary>
-    public static bool Handles(IReadOnlyList<string> args) => args is [ "teams" or "keys" or "credits", ..];
+    public static bool Handles(IReadOnlyList<string> args) => args is [ "teams" or "keys" or "credits" or "operators", ..];
 
     /// <summary>Runs the command in <paramref name="args"/>; returns the process exit code.</summary>
     public static async Task<int> RunAsync(IReadOnlyList<string> args, IConfiguration configuration, TextWriter output, TextWriter error,
@@ -71,6 +74,7 @@ public static class OperatorCommands
             "keys list" => ["--team"],
             "keys revoke" => ["--team", "--key-id"],
             "credits allocate" => ["--team", "--period", "--credit-type", "--amount"],
+            "operators create" => ["--name"],
             _ => [],
         };
         if (allowed.Length == 0)
@@ -105,9 +109,10 @@ public static class OperatorCommands
         var auth = AuthOptions.From(configuration, settings);
         var service = StorageAccount.From(configuration).CreateTables();
         var table = service.GetTableClient(auth.TableName);
-        var teamId = options["--team"];
+        var teamId = options.GetValueOrDefault("--team") ?? string.Empty;
         return command switch
         {
+            "operators create" => await CreateOperatorAsync(new ApiKeyStore(table), options["--name"], output, error, cancellationToken).ConfigureAwait(false),
             "teams create" => await CreateTeamAsync(new TeamStore(table), teamId, options["--admin"], output, error, cancellationToken).ConfigureAwait(false),
             "keys create" => await CreateKeyAsync(new ApiKeyStore(table), teamId, options["--user"], options["--role"], output, error, cancellationToken).ConfigureAwait(false),
             "teams set-plan" => await SetPlanAsync(new TeamStore(table), teamId, options["--plan"], output, error, cancellationToken).ConfigureAwait(false),
@@ -163,6 +168,18 @@ public static class OperatorCommands
             default:
                 return await InvalidAsync(error, created.Errors).ConfigureAwait(false);
         }
+    }
+
+    private static async Task<int> CreateOperatorAsync(ApiKeyStore keys, string name, TextWriter output, TextWriter error, CancellationToken ct)
+    {
+        var created = await keys.CreateOperatorAsync(name, IssuedBy, ct).ConfigureAwait(false);
+        if (created.Status != CreateKeyStatus.Created)
+        {
+            return await InvalidAsync(error, created.Errors).ConfigureAwait(false);
+        }
+        await output.WriteLineAsync($"Issued an operator key for '{name}': it grants and refunds for any team, naming the team.").ConfigureAwait(false);
+        await PrintKeyAsync(created.Key!, output).ConfigureAwait(false);
+        return Done;
     }
 
     private static async Task<int> ListKeysAsync(TeamStore teams, ApiKeyStore keys, string teamId, TextWriter output, TextWriter error, CancellationToken ct)

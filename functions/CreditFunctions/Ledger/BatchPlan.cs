@@ -80,6 +80,17 @@ internal sealed class BatchPlan
         Add(key, new OwnershipRow { PartitionKey = _teamId, RowKey = key, DataType = dataType, SubjectId = subjectId, LineId = lineId, At = Now },
             TableTransactionActionType.Add, default, owner);
 
+    /// <summary>Ends an ownership (its purchase was refunded in full), under the ETag it was read with. When another
+    /// operation of this batch relies on the ownership (a free line for the same data), the ownership stays: that
+    /// line was planned as owned, and it commits with it.</summary>
+    public void RemoveOwnership(OwnershipRow row, LedgerOperation owner)
+    {
+        if (!_rows.ContainsKey(row.RowKey))
+        {
+            Add(row.RowKey, row, TableTransactionActionType.Delete, row.ETag, owner);
+        }
+    }
+
     /// <summary>Makes the commit fail unless the ownership row still exists (a merge of nothing under ETag *).</summary>
     public void ConfirmOwned(string key, LedgerOperation owner)
     {

@@ -14,7 +14,7 @@ namespace CreditFunctions.Ledger;
 /// verification, one HTTP function per route. Functions only adapt HTTP to <see cref="LedgerService"/>. Every write needs an <c>Idempotency-Key</c>
 /// header; a bad field is a 400 naming it and nothing is written.
 /// </summary>
-public sealed class LedgerFunctions(LedgerService ledger, ApiGate gate)
+public sealed class LedgerFunctions(LedgerService ledger, TeamStore teams, ApiGate gate)
 {
     private static readonly JsonSerializerOptions s_json = new(JsonSerializerDefaults.Web)
     {
@@ -31,9 +31,10 @@ public sealed class LedgerFunctions(LedgerService ledger, ApiGate gate)
 
     [Function("credits-grants")]
     public Task<IActionResult> GrantAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = CreditsRoute + "/grants")] HttpRequest request) =>
-        gate.RunAsync(request, caller => WriteAsync<GrantBody>(request.HttpContext, (body, key) =>
-            ledger.GrantAsync(new GrantRequest(caller.TeamId, caller.UserId, body.CreditType ?? string.Empty, body.Amount ?? Credits.Zero,
-                body.Kind ?? GrantKind.TopUp, key) { Priority = body.Priority, ExpiresAt = body.ExpiresAt, Description = body.Description })), ApiAccess.Admin);
+        gate.RunAsync(request, caller => WriteAsync<GrantBody>(request.HttpContext, async (body, key) =>
+            await ledger.GrantAsync(new GrantRequest(await ExistingTeamAsync(body.TeamId), OperatorUser(caller), body.CreditType ?? string.Empty,
+                body.Amount ?? Credits.Zero, body.Kind ?? GrantKind.TopUp, key) { Priority = body.Priority, ExpiresAt = body.ExpiresAt, Description = body.Description })),
+            ApiAccess.Operator);
 
     [Function("credits-charges")]
     public Task<IActionResult> ChargeAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = CreditsRoute + "/charges")] HttpRequest request) =>
@@ -45,11 +46,27 @@ public sealed class LedgerFunctions(LedgerService ledger, ApiGate gate)
 
     [Function("credits-refunds")]
     public Task<IActionResult> RefundAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = CreditsRoute + "/refunds")] HttpRequest request) =>
-        gate.RunAsync(request, caller => WriteAsync<RefundBody>(request.HttpContext, (body, key) =>
-            ledger.RefundAsync(new RefundRequest(caller.TeamId, caller.UserId, body.ChargeId ?? string.Empty, body.Reason ?? string.Empty, key)
+        gate.RunAsync(request, caller => WriteAsync<RefundBody>(request.HttpContext, async (body, key) =>
+            await ledger.RefundAsync(new RefundRequest(await ExistingTeamAsync(body.TeamId), OperatorUser(caller), body.ChargeId ?? string.Empty,
+                body.Reason ?? string.Empty, key)
             {
                 Amount = body.Amount,
-            })), ApiAccess.Admin);
+            })), ApiAccess.Operator);
+
+    // The ledger records who moved the credits: the operator, never a team's user.
+    private static string OperatorUser(CallerContext caller) => "operator." + caller.UserId;
+
+    /// <summary>The team a platform action names; a missing or unknown team refuses it before anything is written.</summary>
+    private async Task<string> ExistingTeamAsync(string? teamId)
+    {
+        if (string.IsNullOrEmpty(teamId))
+        {
+            throw new LedgerValidationException("teamId", "is required: the team whose credits move");
+        }
+        return AuthInput.IsTeamId(teamId) && teamId != AuthInput.PlatformTeamId && await teams.GetAsync(teamId).ConfigureAwait(false) is not null
+            ? teamId
+            : throw new LedgerValidationException("teamId", "is not a team");
+    }
 
     [Function("credits-holds")]
     public Task<IActionResult> PlaceHoldAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = CreditsRoute + "/holds")] HttpRequest request) =>
@@ -257,6 +274,7 @@ public sealed class LedgerFunctions(LedgerService ledger, ApiGate gate)
 
     private sealed class GrantBody
     {
+        public string? TeamId { get; set; }
         public string? CreditType { get; set; }
         public Credits? Amount { get; set; }
         public GrantKind? Kind { get; set; }
@@ -277,6 +295,7 @@ public sealed class LedgerFunctions(LedgerService ledger, ApiGate gate)
 
     private sealed class RefundBody
     {
+        public string? TeamId { get; set; }
         public string? ChargeId { get; set; }
         public Credits? Amount { get; set; }
         public string? Reason { get; set; }

@@ -226,16 +226,23 @@ internal sealed class GrantOperation(GrantRequest request) : LedgerOperation(req
 internal sealed class RefundOperation(RefundRequest request) : LedgerOperation(request.TeamId, request.IdempotencyKey)
 {
     private LineRow? _charge;
+    private OwnershipRow? _ownership;
 
-    public override int MaxRows => 4;
+    public override int MaxRows => 5;
 
     public override string CreditTypeHint => _charge?.CreditType ?? string.Empty;
 
     protected override IEnumerable<object?> FingerprintParts() =>
         [request.TeamId, request.UserId, request.ChargeId, request.Reason, request.Amount?.Thousandths];
 
-    public override async Task PrepareAsync(LedgerStore store, CancellationToken ct) =>
+    public override async Task PrepareAsync(LedgerStore store, CancellationToken ct)
+    {
         _charge = await store.GetLineAsync(TeamId, request.ChargeId, ct).ConfigureAwait(false);
+        // The purchase's ownership record, read again on every attempt: a full refund ends it (DOMAIN rule 8).
+        _ownership = _charge is { Kind: LineKinds.Charge, Owned: false, DataType: { } dataType, SubjectId: { } subject }
+            ? await store.GetOwnershipAsync(TeamId, LedgerKeys.Ownership(dataType, subject), ct).ConfigureAwait(false)
+            : null;
+    }
 
     public override LedgerResult Plan(BatchPlan plan)
     {
@@ -255,6 +262,11 @@ internal sealed class RefundOperation(RefundRequest request) : LedgerOperation(r
         plan.Touch(wallet);
         charge.RefundedSoFar += amount;
         plan.UpdateLine(charge, this);
+        if (charge.RefundedSoFar == charge.Amount && _ownership is { } ownership && ownership.LineId == charge.LineId)
+        {
+            // A refunded purchase no longer counts as owned: the next action that needs the data buys it again.
+            plan.RemoveOwnership(ownership, this);
+        }
         var lineId = plan.NewLineId();
         plan.AddLine(new LineRow
         {

@@ -29,6 +29,9 @@ internal sealed class LedgerStore(TableClient table)
     public async Task<bool> OwnershipExistsAsync(string teamId, string ownershipKey, CancellationToken ct) =>
         await Table.GetEntityOrNullAsync<OwnershipRow>(teamId, ownershipKey, ct).ConfigureAwait(false) is not null;
 
+    public Task<OwnershipRow?> GetOwnershipAsync(string teamId, string ownershipKey, CancellationToken ct) =>
+        Table.GetEntityOrNullAsync<OwnershipRow>(teamId, ownershipKey, ct);
+
     public Task<LineRow?> GetLineAsync(string teamId, string lineId, CancellationToken ct) =>
         LedgerKeys.IsLineId(lineId) ? Table.GetEntityOrNullAsync<LineRow>(teamId, LedgerKeys.Line(lineId), ct) : Task.FromResult<LineRow?>(null);
 

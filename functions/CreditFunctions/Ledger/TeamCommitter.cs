@@ -205,7 +205,14 @@ internal sealed partial class TeamCommitter
                 }
                 else if (rows[i].Entity is OwnershipRow owned)
                 {
-                    RememberOwned(owned.RowKey);
+                    if (rows[i].Type == TableTransactionActionType.Delete)
+                    {
+                        _knownOwned.Remove(owned.RowKey);
+                    }
+                    else
+                    {
+                        RememberOwned(owned.RowKey);
+                    }
                 }
                 else if (rows[i].Type == TableTransactionActionType.UpsertReplace && rows[i].RowKey.StartsWith(LedgerKeys.MarkerFrom, StringComparison.Ordinal))
                 {
@@ -270,6 +277,10 @@ internal sealed partial class TeamCommitter
                 }
                 // Whatever else the transaction held may have been planned on a wallet another process changed.
                 _wallets = null;
+                break;
+            case OwnershipRow when row.Type == TableTransactionActionType.Delete:
+                // The ownership changed or ended meanwhile: read again (the refund reads it anew) and plan again.
+                _knownOwned.Remove(row.RowKey);
                 break;
             case OwnershipRow when ex.Status == 409:
                 RememberOwned(row.RowKey);

@@ -36,6 +36,29 @@ public sealed class OperatorCommandTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task Operators_create_prints_an_operator_key_that_grants_for_a_named_team_and_nothing_else()
+    {
+        var team = AzuriteFixture.NewName("team");
+        var admin = await RunAsync("teams", "create", "--team", team, "--admin", "ada");
+        var created = await RunAsync("operators", "create", "--name", "billing");
+        var bad = await RunAsync("operators", "create", "--name", "Not A Name");
+        var reserved = await RunAsync("teams", "create", "--team", "platform", "--admin", "mallory");
+
+        Assert.Equal((0, 2, 2), (created.ExitCode, bad.ExitCode, reserved.ExitCode));
+        await using var app = await TestApp.StartAsync(azurite, tableName: _table, ledgerTable: _ledgerTable);
+        var grant = new HttpRequestMessage(HttpMethod.Post, "/api/v1/credits/grants")
+        {
+            Content = System.Net.Http.Json.JsonContent.Create(new { teamId = team, creditType = "email", amount = 7, kind = "top_up" }),
+        };
+        grant.Headers.Authorization = new("Bearer", created.LastLine);
+        grant.Headers.Add("Idempotency-Key", "op-grant-1");
+        Assert.Equal(HttpStatusCode.Created, (await app.Client.SendAsync(grant, Ct)).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await app.GetAsync("/api/v1/credits/balances", created.LastLine)).StatusCode);
+        var balances = await (await app.GetAsync("/api/v1/credits/balances", admin.LastLine)).Content.ReadAsStringAsync(Ct);
+        Assert.Contains("{\"creditType\":\"email\",\"available\":7,", balances, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Teams_set_plan_puts_a_team_on_a_plan_that_plan_grants_then_allocates()
     {
         var team = AzuriteFixture.NewName("team");

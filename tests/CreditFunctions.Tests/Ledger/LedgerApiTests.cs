@@ -36,12 +36,89 @@ public sealed class LedgerApiTests(AzuriteFixture azurite)
 
     private static async Task<(TestApp App, string Admin, string Member)> StartAsync(AzuriteFixture azurite, decimal email = 10)
     {
+        var (app, team, admin, member, _) = await StartWithOperatorAsync(azurite, email);
+        _ = team;
+        return (app, admin, member);
+    }
+
+    private static async Task<(TestApp App, string Team, string Admin, string Member, string Operator)> StartWithOperatorAsync(AzuriteFixture azurite, decimal email = 10)
+    {
         var app = await TestApp.StartAsync(azurite);
         var (team, admin) = await app.NewTeamAsync();
         var member = await app.NewKeyAsync(team, "bob", "member");
-        var grant = await PostAsync(app, "/api/v1/credits/grants", admin.Key, new { creditType = "email", amount = email, kind = "top_up" });
-        Assert.Equal(HttpStatusCode.Created, grant.StatusCode);
-        return (app, admin.Key, member.Key);
+        var operatorKey = await app.NewOperatorAsync();
+        var grant = await PostAsync(app, "/api/v1/credits/grants", operatorKey, new { teamId = team, creditType = "email", amount = email, kind = "top_up" });
+        Assert.True(grant.StatusCode == HttpStatusCode.Created, await grant.Content.ReadAsStringAsync(Ct));
+        return (app, team, admin.Key, member.Key, operatorKey);
+    }
+
+    [Fact]
+    public async Task Grants_and_refunds_are_platform_actions_a_team_admin_gets_403_and_an_operator_key_names_the_team()
+    {
+        var (app, team, admin, _, operatorKey) = await StartWithOperatorAsync(azurite);
+        await using var _ = app;
+        var charge = await JsonAsync(await PostAsync(app, "/api/v1/credits/charges", admin, new { feature = "email", action = "email_reveal", subjectId = "p1" }));
+        var chargeId = charge.GetProperty("lineId").GetString();
+
+        var adminGrant = await PostAsync(app, "/api/v1/credits/grants", admin, new { teamId = team, creditType = "email", amount = 1000, kind = "top_up" });
+        var adminRefund = await PostAsync(app, "/api/v1/credits/refunds", admin, new { teamId = team, chargeId, reason = "mine" });
+        Assert.Equal(HttpStatusCode.Forbidden, adminGrant.StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, adminRefund.StatusCode);
+        Assert.Equal(9m, await AvailableAsync(app, admin, "email"));
+
+        var refund = await PostAsync(app, "/api/v1/credits/refunds", operatorKey, new { teamId = team, chargeId, reason = "Email bounced" });
+        Assert.Equal(HttpStatusCode.Created, refund.StatusCode);
+        Assert.Equal(10m, await AvailableAsync(app, admin, "email"));
+        var lines = await JsonAsync(await app.GetAsync("/api/v1/credits/usage?includeRefunds=true", admin));
+        Assert.Contains(lines.GetProperty("lines").EnumerateArray(), l => l.GetProperty("user").GetString() == "operator.billing");
+    }
+
+    [Fact]
+    public async Task An_operator_key_reaches_nothing_else_of_a_teams_data()
+    {
+        var (app, _, _, _, operatorKey) = await StartWithOperatorAsync(azurite);
+        await using var running = app;
+
+        Assert.Equal(HttpStatusCode.Forbidden, (await app.GetAsync("/api/v1/credits/balances", operatorKey)).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await app.GetAsync("/api/v1/credits/usage", operatorKey)).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await PostAsync(app, "/api/v1/credits/charges", operatorKey, new { feature = "email", action = "email_reveal", subjectId = "p" })).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await app.GetAsync("/api/v1/teams/platform/keys", operatorKey)).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_grant_naming_no_team_or_an_unknown_team_is_400_naming_teamId_and_writes_nothing()
+    {
+        var (app, _, admin, _, operatorKey) = await StartWithOperatorAsync(azurite);
+        await using var running = app;
+
+        foreach (var teamId in new string?[] { null, "no-such-team", "platform", "Bad Team!" })
+        {
+            var response = await PostAsync(app, "/api/v1/credits/grants", operatorKey, new { teamId, creditType = "email", amount = 5, kind = "top_up" });
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+            Assert.True((await JsonAsync(response)).GetProperty("errors").TryGetProperty("teamId", out _));
+        }
+        Assert.Equal(10m, await AvailableAsync(app, admin, "email"));
+    }
+
+    [Fact]
+    public async Task A_full_refund_ends_the_ownership_it_bought_and_a_partial_one_does_not()
+    {
+        var (app, team, admin, _, operatorKey) = await StartWithOperatorAsync(azurite);
+        await using var _ = app;
+        var body = new { feature = "email", action = "email_reveal", subjectId = "p1" };
+        var first = await JsonAsync(await PostAsync(app, "/api/v1/credits/charges", admin, body));
+        var refund = await PostAsync(app, "/api/v1/credits/refunds", operatorKey, new { teamId = team, chargeId = first.GetProperty("lineId").GetString(), reason = "wrong" });
+        Assert.Equal(HttpStatusCode.Created, refund.StatusCode);
+
+        var again = await JsonAsync(await PostAsync(app, "/api/v1/credits/charges", admin, body));
+        Assert.Equal("charged", again.GetProperty("status").GetString());
+        Assert.Equal(1m, again.GetProperty("amount").GetDecimal());
+
+        var partial = await PostAsync(app, "/api/v1/credits/refunds", operatorKey, new { teamId = team, chargeId = again.GetProperty("lineId").GetString(), amount = 0.5m, reason = "half" });
+        Assert.Equal(HttpStatusCode.Created, partial.StatusCode);
+        var owned = await JsonAsync(await PostAsync(app, "/api/v1/credits/charges", admin, body));
+        Assert.Equal("already_owned", owned.GetProperty("status").GetString());
+        Assert.True((await JsonAsync(await app.GetAsync("/api/v1/credits/verify", admin))).GetProperty("ok").GetBoolean());
     }
 
     [Fact]
@@ -164,17 +241,17 @@ public sealed class LedgerApiTests(AzuriteFixture azurite)
 
         var response = await PostAsync(app, "/api/v1/credits/refunds", otherAdmin.Key, new { chargeId = charge.GetProperty("lineId").GetString(), reason = "steal" });
 
-        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
         Assert.Equal(9m, await AvailableAsync(app, admin, "email"));
     }
 
     [Fact]
     public async Task Refunds_show_in_usage_only_when_asked_and_verify_stays_clean()
     {
-        var (app, admin, _) = await StartAsync(azurite);
+        var (app, team, admin, _, operatorKey) = await StartWithOperatorAsync(azurite);
         await using var _ = app;
         var charge = await JsonAsync(await PostAsync(app, "/api/v1/credits/charges", admin, new { feature = "email", action = "email_reveal", subjectId = "p1" }));
-        var refund = await PostAsync(app, "/api/v1/credits/refunds", admin, new { chargeId = charge.GetProperty("lineId").GetString(), reason = "Email bounced" });
+        var refund = await PostAsync(app, "/api/v1/credits/refunds", operatorKey, new { teamId = team, chargeId = charge.GetProperty("lineId").GetString(), reason = "Email bounced" });
         Assert.Equal(HttpStatusCode.Created, refund.StatusCode);
 
         var hidden = await JsonAsync(await app.GetAsync("/api/v1/credits/usage", admin));
@@ -190,11 +267,11 @@ public sealed class LedgerApiTests(AzuriteFixture azurite)
     [Fact]
     public async Task The_usage_csv_neutralises_formulas_and_keeps_credits_numeric()
     {
-        var (app, admin, _) = await StartAsync(azurite);
+        var (app, team, admin, _, operatorKey) = await StartWithOperatorAsync(azurite);
         await using var _ = app;
         var charge = await JsonAsync(await PostAsync(app, "/api/v1/credits/charges", admin,
             new { feature = "email", action = "email_reveal", subjectId = "p1", description = "=HYPERLINK(\"http://evil\",\"x\")", relatedRecord = "@SUM(1)" }));
-        await PostAsync(app, "/api/v1/credits/refunds", admin, new { chargeId = charge.GetProperty("lineId").GetString(), reason = "wrong" });
+        await PostAsync(app, "/api/v1/credits/refunds", operatorKey, new { teamId = team, chargeId = charge.GetProperty("lineId").GetString(), reason = "wrong" });
 
         var response = await app.GetAsync("/api/v1/credits/usage.csv?includeRefunds=true", admin);
         var csv = await response.Content.ReadAsStringAsync(Ct);
