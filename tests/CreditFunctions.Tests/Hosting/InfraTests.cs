@@ -53,6 +53,12 @@ public sealed partial class InfraTests(CompiledInfrastructure infra) : IClassFix
         Assert.Equal("UserAssignedIdentity", (string?)storage["authentication"]!["type"]);
         Assert.Equal(AppIdentity(app), ResourceIdOf(IdentityType, (string)storage["authentication"]!["userAssignedIdentityResourceId"]!));
         Assert.Null(storage["authentication"]!["storageAccountConnectionStringName"]);
+        // The package container is the account's, and the template creates it.
+        Assert.Matches(
+            @"^\[format\('\{0\}\{1\}', reference\(resourceId\('Microsoft\.Storage/storageAccounts', variables\('storageName'\)\), '[0-9a-z-]+'\)\.primaryEndpoints\.blob, variables\('deploymentContainerName'\)\)\]$",
+            (string)storage["value"]!);
+        Assert.EndsWith("variables('deploymentContainerName'))]",
+            (string)Single(template, "Microsoft.Storage/storageAccounts/blobServices/containers")["name"]!, StringComparison.Ordinal);
 
         // Flex Consumption refuses the settings it replaces with functionAppConfig.
         var names = AppSettings(app).Keys;
