@@ -14,7 +14,7 @@ namespace CreditFunctions.Ledger;
 /// verification, one HTTP function per route. Functions only adapt HTTP to <see cref="LedgerService"/>. Every write needs an <c>Idempotency-Key</c>
 /// header; a bad field is a 400 naming it and nothing is written.
 /// </summary>
-public sealed class LedgerFunctions(LedgerService ledger, TeamStore teams, ApiGate gate)
+public sealed class LedgerFunctions(LedgerService ledger, Catalog catalog, TeamStore teams, ApiGate gate)
 {
     private static readonly JsonSerializerOptions s_json = new(JsonSerializerDefaults.Web)
     {
@@ -39,10 +39,21 @@ public sealed class LedgerFunctions(LedgerService ledger, TeamStore teams, ApiGa
     [Function("credits-charges")]
     public Task<IActionResult> ChargeAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = CreditsRoute + "/charges")] HttpRequest request) =>
         gate.RunAsync(request, caller => WriteAsync<ChargeBody>(request.HttpContext, (body, key) =>
-            ledger.ChargeAsync(new ChargeRequest(caller.TeamId, caller.UserId, body.Feature ?? string.Empty, body.Action ?? string.Empty, key)
+            ledger.ChargeAsync(new ChargeRequest(caller.TeamId, caller.UserId, body.Feature ?? string.Empty, BuysNoData(body.Feature, body.Action), key)
             {
                 SubjectId = body.SubjectId, Description = body.Description, RelatedRecord = body.RelatedRecord, HoldId = body.HoldId,
             })));
+
+    /// <summary>
+    /// The generic route charges for services only: an action whose catalog entry buys data (it has a <c>dataType</c>,
+    /// and owning that data makes later actions free) is charged by the feature that delivers the data — a reveal, a
+    /// waterfall, a CSV job — never by a caller who merely says it happened.
+    /// </summary>
+    private string BuysNoData(string? feature, string? action) =>
+        catalog.Find(feature ?? string.Empty, action ?? string.Empty) is { DataType: { } dataType }
+            ? throw new LedgerValidationException("action",
+                $"buys {dataType} data: it is charged by the feature that delivers the data (reveal, waterfall, CSV job, …), not through this route")
+            : action ?? string.Empty;
 
     [Function("credits-refunds")]
     public Task<IActionResult> RefundAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = CreditsRoute + "/refunds")] HttpRequest request) =>

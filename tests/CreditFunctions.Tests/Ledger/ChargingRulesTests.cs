@@ -56,6 +56,26 @@ public sealed class ChargingRulesTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task A_full_refund_ends_the_ownership_it_bought_and_a_partial_one_does_not()
+    {
+        var ctx = await LedgerTestContext.CreateAsync(azurite);
+        await ctx.GrantAsync("t1", "email", 10);
+        var bought = await ctx.ChargeAsync("t1", "email", "email_reveal", subject: "person-1");
+        var refunded = await ctx.Ledger.RefundAsync(new RefundRequest("t1", "operator.billing", bought.LineId!, "bounced", LedgerTestContext.Key()));
+        Assert.Equal(LedgerStatus.Refunded, refunded.Status);
+
+        var again = await ctx.ChargeAsync("t1", "waterfall_enrichment", "waterfall_email", subject: "person-1");
+        Assert.Equal(LedgerStatus.Charged, again.Status);
+        Assert.Equal(1m, again.Amount.Value);
+
+        var half = await ctx.Ledger.RefundAsync(new RefundRequest("t1", "operator.billing", again.LineId!, "half wrong", LedgerTestContext.Key()) { Amount = Credits.FromDecimal(0.5m) });
+        Assert.Equal(LedgerStatus.Refunded, half.Status);
+        Assert.Equal(LedgerStatus.AlreadyOwned, (await ctx.ChargeAsync("t1", "email", "email_reveal", subject: "person-1")).Status);
+        Assert.Equal(9.5m, await ctx.AvailableAsync("t1", "email"));
+        await ctx.AssertVerifiedAsync("t1");
+    }
+
+    [Fact]
     public void Every_catalog_action_is_covered_by_the_price_test()
     {
         var tested = typeof(ChargingRulesTests).GetMethod(nameof(Every_catalog_action_charges_its_price_to_its_credit_type))!

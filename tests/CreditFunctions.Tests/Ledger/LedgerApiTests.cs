@@ -47,8 +47,10 @@ public sealed class LedgerApiTests(AzuriteFixture azurite)
         var (team, admin) = await app.NewTeamAsync();
         var member = await app.NewKeyAsync(team, "bob", "member");
         var operatorKey = await app.NewOperatorAsync();
-        var grant = await PostAsync(app, "/api/v1/credits/grants", operatorKey, new { teamId = team, creditType = "email", amount = email, kind = "top_up" });
+        var grant = await PostAsync(app, "/api/v1/credits/grants", operatorKey, new { teamId = team, creditType = "ai_research", amount = email, kind = "top_up" });
         Assert.True(grant.StatusCode == HttpStatusCode.Created, await grant.Content.ReadAsStringAsync(Ct));
+        var emailGrant = await PostAsync(app, "/api/v1/credits/grants", operatorKey, new { teamId = team, creditType = "email", amount = 10, kind = "top_up" });
+        Assert.Equal(HttpStatusCode.Created, emailGrant.StatusCode);
         return (app, team, admin.Key, member.Key, operatorKey);
     }
 
@@ -57,18 +59,18 @@ public sealed class LedgerApiTests(AzuriteFixture azurite)
     {
         var (app, team, admin, _, operatorKey) = await StartWithOperatorAsync(azurite);
         await using var _ = app;
-        var charge = await JsonAsync(await PostAsync(app, "/api/v1/credits/charges", admin, new { feature = "email", action = "email_reveal", subjectId = "p1" }));
+        var charge = await JsonAsync(await PostAsync(app, "/api/v1/credits/charges", admin, new { feature = "ai_research", action = "person_research", subjectId = "p1" }));
         var chargeId = charge.GetProperty("lineId").GetString();
 
-        var adminGrant = await PostAsync(app, "/api/v1/credits/grants", admin, new { teamId = team, creditType = "email", amount = 1000, kind = "top_up" });
+        var adminGrant = await PostAsync(app, "/api/v1/credits/grants", admin, new { teamId = team, creditType = "ai_research", amount = 1000, kind = "top_up" });
         var adminRefund = await PostAsync(app, "/api/v1/credits/refunds", admin, new { teamId = team, chargeId, reason = "mine" });
         Assert.Equal(HttpStatusCode.Forbidden, adminGrant.StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, adminRefund.StatusCode);
-        Assert.Equal(9m, await AvailableAsync(app, admin, "email"));
+        Assert.Equal(9m, await AvailableAsync(app, admin, "ai_research"));
 
         var refund = await PostAsync(app, "/api/v1/credits/refunds", operatorKey, new { teamId = team, chargeId, reason = "Email bounced" });
         Assert.Equal(HttpStatusCode.Created, refund.StatusCode);
-        Assert.Equal(10m, await AvailableAsync(app, admin, "email"));
+        Assert.Equal(10m, await AvailableAsync(app, admin, "ai_research"));
         var lines = await JsonAsync(await app.GetAsync("/api/v1/credits/usage?includeRefunds=true", admin));
         Assert.Contains(lines.GetProperty("lines").EnumerateArray(), l => l.GetProperty("user").GetString() == "operator.billing");
     }
@@ -81,7 +83,7 @@ public sealed class LedgerApiTests(AzuriteFixture azurite)
 
         Assert.Equal(HttpStatusCode.Forbidden, (await app.GetAsync("/api/v1/credits/balances", operatorKey)).StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, (await app.GetAsync("/api/v1/credits/usage", operatorKey)).StatusCode);
-        Assert.Equal(HttpStatusCode.Forbidden, (await PostAsync(app, "/api/v1/credits/charges", operatorKey, new { feature = "email", action = "email_reveal", subjectId = "p" })).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await PostAsync(app, "/api/v1/credits/charges", operatorKey, new { feature = "ai_research", action = "person_research", subjectId = "p" })).StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, (await app.GetAsync("/api/v1/teams/platform/keys", operatorKey)).StatusCode);
     }
 
@@ -93,32 +95,11 @@ public sealed class LedgerApiTests(AzuriteFixture azurite)
 
         foreach (var teamId in new string?[] { null, "no-such-team", "platform", "Bad Team!" })
         {
-            var response = await PostAsync(app, "/api/v1/credits/grants", operatorKey, new { teamId, creditType = "email", amount = 5, kind = "top_up" });
+            var response = await PostAsync(app, "/api/v1/credits/grants", operatorKey, new { teamId, creditType = "ai_research", amount = 5, kind = "top_up" });
             Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
             Assert.True((await JsonAsync(response)).GetProperty("errors").TryGetProperty("teamId", out _));
         }
-        Assert.Equal(10m, await AvailableAsync(app, admin, "email"));
-    }
-
-    [Fact]
-    public async Task A_full_refund_ends_the_ownership_it_bought_and_a_partial_one_does_not()
-    {
-        var (app, team, admin, _, operatorKey) = await StartWithOperatorAsync(azurite);
-        await using var _ = app;
-        var body = new { feature = "email", action = "email_reveal", subjectId = "p1" };
-        var first = await JsonAsync(await PostAsync(app, "/api/v1/credits/charges", admin, body));
-        var refund = await PostAsync(app, "/api/v1/credits/refunds", operatorKey, new { teamId = team, chargeId = first.GetProperty("lineId").GetString(), reason = "wrong" });
-        Assert.Equal(HttpStatusCode.Created, refund.StatusCode);
-
-        var again = await JsonAsync(await PostAsync(app, "/api/v1/credits/charges", admin, body));
-        Assert.Equal("charged", again.GetProperty("status").GetString());
-        Assert.Equal(1m, again.GetProperty("amount").GetDecimal());
-
-        var partial = await PostAsync(app, "/api/v1/credits/refunds", operatorKey, new { teamId = team, chargeId = again.GetProperty("lineId").GetString(), amount = 0.5m, reason = "half" });
-        Assert.Equal(HttpStatusCode.Created, partial.StatusCode);
-        var owned = await JsonAsync(await PostAsync(app, "/api/v1/credits/charges", admin, body));
-        Assert.Equal("already_owned", owned.GetProperty("status").GetString());
-        Assert.True((await JsonAsync(await app.GetAsync("/api/v1/credits/verify", admin))).GetProperty("ok").GetBoolean());
+        Assert.Equal(10m, await AvailableAsync(app, admin, "ai_research"));
     }
 
     [Fact]
@@ -126,7 +107,7 @@ public sealed class LedgerApiTests(AzuriteFixture azurite)
     {
         var (app, admin, _) = await StartAsync(azurite);
         await using var _ = app;
-        var body = new { feature = "email", action = "email_reveal", subjectId = "person-1", description = "Ada Lovelace" };
+        var body = new { feature = "ai_research", action = "person_research", subjectId = "person-1", description = "Ada Lovelace" };
 
         var first = await PostAsync(app, "/api/v1/credits/charges", admin, body, "charge-1");
         var again = await PostAsync(app, "/api/v1/credits/charges", admin, body, "charge-1");
@@ -138,7 +119,7 @@ public sealed class LedgerApiTests(AzuriteFixture azurite)
         Assert.Equal(1m, a.GetProperty("amount").GetDecimal());
         Assert.Equal(a.GetProperty("lineId").GetString(), b.GetProperty("lineId").GetString());
         Assert.True(b.GetProperty("replayed").GetBoolean());
-        Assert.Equal(9m, await AvailableAsync(app, admin, "email"));
+        Assert.Equal(9m, await AvailableAsync(app, admin, "ai_research"));
     }
 
     [Fact]
@@ -146,13 +127,13 @@ public sealed class LedgerApiTests(AzuriteFixture azurite)
     {
         var (app, admin, _) = await StartAsync(azurite);
         await using var _ = app;
-        await PostAsync(app, "/api/v1/credits/charges", admin, new { feature = "email", action = "email_reveal", subjectId = "p1" }, "k");
-        var other = await PostAsync(app, "/api/v1/credits/charges", admin, new { feature = "email", action = "email_reveal", subjectId = "p2" }, "k");
+        await PostAsync(app, "/api/v1/credits/charges", admin, new { feature = "ai_research", action = "person_research", subjectId = "p1" }, "k");
+        var other = await PostAsync(app, "/api/v1/credits/charges", admin, new { feature = "ai_research", action = "person_research", subjectId = "p2" }, "k");
 
         var problem = await Problem.ReadAsync(other);
         Assert.Equal(HttpStatusCode.Conflict, problem.Status);
         Assert.EndsWith("/idempotency-key-reused", problem.Type, StringComparison.Ordinal);
-        Assert.Equal(9m, await AvailableAsync(app, admin, "email"));
+        Assert.Equal(9m, await AvailableAsync(app, admin, "ai_research"));
     }
 
     [Fact]
@@ -161,22 +142,22 @@ public sealed class LedgerApiTests(AzuriteFixture azurite)
         var (app, admin, _) = await StartAsync(azurite, email: 0.5m);
         await using var _ = app;
 
-        var response = await PostAsync(app, "/api/v1/credits/charges", admin, new { feature = "email", action = "email_reveal", subjectId = "p1" });
+        var response = await PostAsync(app, "/api/v1/credits/charges", admin, new { feature = "ai_research", action = "person_research", subjectId = "p1" });
 
         var problem = await Problem.ReadAsync(response);
         Assert.Equal(HttpStatusCode.PaymentRequired, problem.Status);
         Assert.EndsWith("/insufficient-credits", problem.Type, StringComparison.Ordinal);
         using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync(Ct));
         Assert.Equal(0.5m, json.RootElement.GetProperty("shortfall").GetDecimal());
-        Assert.Equal(0.5m, await AvailableAsync(app, admin, "email"));
+        Assert.Equal(0.5m, await AvailableAsync(app, admin, "ai_research"));
     }
 
     [Theory]
-    [InlineData("""{"feature":"email","action":"nope","subjectId":"p"}""", "action")]
-    [InlineData("""{"feature":"email","action":"email_reveal"}""", "subjectId")]
-    [InlineData("""{"feature":"email","action":"email_reveal","subjectId":"p","unknown":1}""", "unknown")]
-    [InlineData("""{"feature":"email","action":"email_reveal","subjectId":7}""", "subjectId")]
-    [InlineData("""{"feature":"email","action":"email_reveal","subjectId":"p","holdId":"not-a-hold"}""", "holdId")]
+    [InlineData("""{"feature":"ai_research","action":"nope","subjectId":"p"}""", "action")]
+    [InlineData("""{"feature":"email","action":"email_reveal","subjectId":"p"}""", "action")]
+    [InlineData("""{"feature":"ai_research","action":"person_research","subjectId":"p","unknown":1}""", "unknown")]
+    [InlineData("""{"feature":"ai_research","action":"person_research","subjectId":7}""", "subjectId")]
+    [InlineData("""{"feature":"ai_research","action":"person_research","subjectId":"p","holdId":"not-a-hold"}""", "holdId")]
     [InlineData("""{not json""", "body")]
     public async Task Bad_input_is_400_naming_the_field_and_nothing_is_written(string body, string field)
     {
@@ -190,7 +171,26 @@ public sealed class LedgerApiTests(AzuriteFixture azurite)
 
         Assert.Equal(HttpStatusCode.BadRequest, problem.Status);
         Assert.True(problem.Errors.ContainsKey(field), $"expected an error for '{field}', got {string.Join(", ", problem.Errors.Keys)}");
+        Assert.Equal(10m, await AvailableAsync(app, admin, "ai_research"));
+    }
+
+    [Theory]
+    [InlineData("email", "email_reveal")]
+    [InlineData("waterfall_enrichment", "api_waterfall_email")]
+    [InlineData("enrichment", "csv_enrich")]
+    [InlineData("phone_number", "phone_reveal")]
+    [InlineData("job_change", "update_contact")]
+    public async Task The_generic_charge_route_cannot_buy_data_it_is_400_naming_action_and_nothing_is_charged_or_owned(string feature, string action)
+    {
+        var (app, admin, _) = await StartAsync(azurite);
+        await using var _ = app;
+
+        var problem = await Problem.ReadAsync(await PostAsync(app, "/api/v1/credits/charges", admin, new { feature, action, subjectId = "p1" }));
+
+        Assert.Equal(HttpStatusCode.BadRequest, problem.Status);
+        Assert.True(problem.Errors.ContainsKey("action"));
         Assert.Equal(10m, await AvailableAsync(app, admin, "email"));
+        Assert.Empty((await JsonAsync(await app.GetAsync("/api/v1/credits/usage", admin))).GetProperty("lines").EnumerateArray());
     }
 
     [Fact]
@@ -199,7 +199,7 @@ public sealed class LedgerApiTests(AzuriteFixture azurite)
         var (app, admin, _) = await StartAsync(azurite);
         await using var _ = app;
         var problem = await Problem.ReadAsync(await PostAsync(app, "/api/v1/credits/charges", admin,
-            new { feature = "email", action = "email_reveal", subjectId = "p1" }, idempotencyKey: null));
+            new { feature = "ai_research", action = "person_research", subjectId = "p1" }, idempotencyKey: null));
         Assert.True(problem.Errors.ContainsKey("Idempotency-Key"));
     }
 
@@ -208,7 +208,7 @@ public sealed class LedgerApiTests(AzuriteFixture azurite)
     {
         var (app, _, member) = await StartAsync(azurite);
         await using var _ = app;
-        Assert.Equal(HttpStatusCode.Forbidden, (await PostAsync(app, "/api/v1/credits/grants", member, new { creditType = "email", amount = 5, kind = "top_up" })).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await PostAsync(app, "/api/v1/credits/grants", member, new { creditType = "ai_research", amount = 5, kind = "top_up" })).StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, (await PostAsync(app, "/api/v1/credits/refunds", member, new { chargeId = "x", reason = "r" })).StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, (await app.GetAsync("/api/v1/credits/verify", member)).StatusCode);
     }
@@ -218,8 +218,8 @@ public sealed class LedgerApiTests(AzuriteFixture azurite)
     {
         var (app, admin, member) = await StartAsync(azurite);
         await using var _ = app;
-        await PostAsync(app, "/api/v1/credits/charges", admin, new { feature = "email", action = "email_reveal", subjectId = "p1" });
-        await PostAsync(app, "/api/v1/credits/charges", member, new { feature = "email", action = "email_reveal", subjectId = "p2" });
+        await PostAsync(app, "/api/v1/credits/charges", admin, new { feature = "ai_research", action = "person_research", subjectId = "p1" });
+        await PostAsync(app, "/api/v1/credits/charges", member, new { feature = "ai_research", action = "person_research", subjectId = "p2" });
 
         var mine = await JsonAsync(await app.GetAsync("/api/v1/credits/usage", member));
         var all = await JsonAsync(await app.GetAsync("/api/v1/credits/usage", admin));
@@ -236,13 +236,13 @@ public sealed class LedgerApiTests(AzuriteFixture azurite)
     {
         var (app, admin, _) = await StartAsync(azurite);
         await using var _ = app;
-        var charge = await JsonAsync(await PostAsync(app, "/api/v1/credits/charges", admin, new { feature = "email", action = "email_reveal", subjectId = "p1" }));
+        var charge = await JsonAsync(await PostAsync(app, "/api/v1/credits/charges", admin, new { feature = "ai_research", action = "person_research", subjectId = "p1" }));
         var (_, otherAdmin) = await app.NewTeamAsync("eve");
 
         var response = await PostAsync(app, "/api/v1/credits/refunds", otherAdmin.Key, new { chargeId = charge.GetProperty("lineId").GetString(), reason = "steal" });
 
         Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
-        Assert.Equal(9m, await AvailableAsync(app, admin, "email"));
+        Assert.Equal(9m, await AvailableAsync(app, admin, "ai_research"));
     }
 
     [Fact]
@@ -250,7 +250,7 @@ public sealed class LedgerApiTests(AzuriteFixture azurite)
     {
         var (app, team, admin, _, operatorKey) = await StartWithOperatorAsync(azurite);
         await using var _ = app;
-        var charge = await JsonAsync(await PostAsync(app, "/api/v1/credits/charges", admin, new { feature = "email", action = "email_reveal", subjectId = "p1" }));
+        var charge = await JsonAsync(await PostAsync(app, "/api/v1/credits/charges", admin, new { feature = "ai_research", action = "person_research", subjectId = "p1" }));
         var refund = await PostAsync(app, "/api/v1/credits/refunds", operatorKey, new { teamId = team, chargeId = charge.GetProperty("lineId").GetString(), reason = "Email bounced" });
         Assert.Equal(HttpStatusCode.Created, refund.StatusCode);
 
@@ -261,7 +261,7 @@ public sealed class LedgerApiTests(AzuriteFixture azurite)
         Assert.Single(hidden.GetProperty("lines").EnumerateArray());
         Assert.Equal([-1m, 1m], shown.GetProperty("lines").EnumerateArray().Select(l => l.GetProperty("credits").GetDecimal()));
         Assert.True(verify.GetProperty("ok").GetBoolean());
-        Assert.Equal(10m, await AvailableAsync(app, admin, "email"));
+        Assert.Equal(10m, await AvailableAsync(app, admin, "ai_research"));
     }
 
     [Fact]
@@ -270,7 +270,7 @@ public sealed class LedgerApiTests(AzuriteFixture azurite)
         var (app, team, admin, _, operatorKey) = await StartWithOperatorAsync(azurite);
         await using var _ = app;
         var charge = await JsonAsync(await PostAsync(app, "/api/v1/credits/charges", admin,
-            new { feature = "email", action = "email_reveal", subjectId = "p1", description = "=HYPERLINK(\"http://evil\",\"x\")", relatedRecord = "@SUM(1)" }));
+            new { feature = "ai_research", action = "person_research", subjectId = "p1", description = "=HYPERLINK(\"http://evil\",\"x\")", relatedRecord = "@SUM(1)" }));
         await PostAsync(app, "/api/v1/credits/refunds", operatorKey, new { teamId = team, chargeId = charge.GetProperty("lineId").GetString(), reason = "wrong" });
 
         var response = await app.GetAsync("/api/v1/credits/usage.csv?includeRefunds=true", admin);
@@ -282,8 +282,8 @@ public sealed class LedgerApiTests(AzuriteFixture azurite)
         Assert.Equal(3, rows.Length);
         Assert.Contains("\"'=HYPERLINK(\"\"http://evil\"\",\"\"x\"\")\"", rows[1], StringComparison.Ordinal);
         Assert.Contains(",\"'@SUM(1)\",", rows[1], StringComparison.Ordinal);
-        Assert.Contains(",-1,email,", rows[1], StringComparison.Ordinal);
-        Assert.Contains(",1,email,", rows[2], StringComparison.Ordinal);
+        Assert.Contains(",-1,ai_research,", rows[1], StringComparison.Ordinal);
+        Assert.Contains(",1,ai_research,", rows[2], StringComparison.Ordinal);
     }
 
     [Fact]
@@ -312,21 +312,21 @@ public sealed class LedgerApiTests(AzuriteFixture azurite)
         var (app, admin, _) = await StartAsync(azurite);
         await using var _ = app;
         var hold = (await JsonAsync(await PostAsync(app, "/api/v1/credits/holds", admin,
-            new { feature = "waterfall_enrichment", action = "waterfall_email", amount = 2, expiresAt = DateTimeOffset.UtcNow.AddHours(1) })))
+            new { feature = "enrichment", action = "csv_validate", amount = 1, expiresAt = DateTimeOffset.UtcNow.AddHours(1) })))
             .GetProperty("holdId").GetString();
-        object Hit(string person, string action = "waterfall_email") => new { feature = "waterfall_enrichment", action, subjectId = person, holdId = hold };
+        object Hit(string person, string feature = "enrichment", string action = "csv_validate") => new { feature, action, subjectId = person, holdId = hold };
 
         var first = await PostAsync(app, "/api/v1/credits/charges", admin, Hit("p1"), "job:p1");
         var replay = await PostAsync(app, "/api/v1/credits/charges", admin, Hit("p1"), "job:p1");
         await PostAsync(app, "/api/v1/credits/charges", admin, Hit("p2"));
         var exhausted = await PostAsync(app, "/api/v1/credits/charges", admin, Hit("p3"));
-        var mismatch = await PostAsync(app, "/api/v1/credits/charges", admin, Hit("p3", "waterfall_mobile"));
+        var mismatch = await PostAsync(app, "/api/v1/credits/charges", admin, Hit("p3", "ai_research", "person_research"));
         var voided = await PostAsync(app, $"/api/v1/credits/holds/{hold}/void", admin, null);
         var afterVoid = await PostAsync(app, "/api/v1/credits/charges", admin, Hit("p4"));
 
         Assert.Equal(HttpStatusCode.Created, first.StatusCode);
         var charge = await JsonAsync(first);
-        Assert.Equal(("charged", 1m, hold, 1m), (charge.GetProperty("status").GetString(), charge.GetProperty("amount").GetDecimal(),
+        Assert.Equal(("charged", 0.5m, hold, 0.5m), (charge.GetProperty("status").GetString(), charge.GetProperty("amount").GetDecimal(),
             charge.GetProperty("holdId").GetString(), charge.GetProperty("holdRemaining").GetDecimal()));
         Assert.Equal(HttpStatusCode.OK, replay.StatusCode);
         var exhaustedProblem = await Problem.ReadAsync(exhausted);
@@ -337,7 +337,7 @@ public sealed class LedgerApiTests(AzuriteFixture azurite)
         Assert.True(mismatchProblem.Errors.ContainsKey("holdId"));
         Assert.Equal(0m, (await JsonAsync(voided)).GetProperty("released").GetDecimal());
         Assert.EndsWith("/hold-already-voided", (await Problem.ReadAsync(afterVoid)).Type, StringComparison.Ordinal);
-        Assert.Equal(8m, await AvailableAsync(app, admin, "email"));
+        Assert.Equal(9m, await AvailableAsync(app, admin, "email"));
         var usage = await JsonAsync(await app.GetAsync("/api/v1/credits/usage", admin));
         Assert.All(usage.GetProperty("lines").EnumerateArray(), l => Assert.Equal(hold, l.GetProperty("holdId").GetString()));
         Assert.Equal(2, usage.GetProperty("lines").GetArrayLength());
@@ -349,14 +349,14 @@ public sealed class LedgerApiTests(AzuriteFixture azurite)
     {
         var (app, admin, _) = await StartAsync(azurite);
         await using var _ = app;
-        await PostAsync(app, "/api/v1/credits/charges", admin, new { feature = "email", action = "email_reveal", subjectId = "p1" });
+        await PostAsync(app, "/api/v1/credits/charges", admin, new { feature = "ai_research", action = "person_research", subjectId = "p1" });
         await PostAsync(app, "/api/v1/credits/charges", admin, new { feature = "enrichment", action = "csv_validate", subjectId = "p1" });
 
         var summary = await JsonAsync(await app.GetAsync("/api/v1/credits/usage/summary?interval=day", admin));
         var filters = await JsonAsync(await app.GetAsync("/api/v1/credits/usage/filters", admin));
 
-        Assert.Equal(["email", "enrichment"], summary.GetProperty("series").EnumerateArray().Select(s => s.GetProperty("feature").GetString()));
-        Assert.Equal(["email", "enrichment"], filters.GetProperty("features").EnumerateArray().Select(f => f.GetProperty("id").GetString()!).Order());
+        Assert.Equal(["ai_research", "enrichment"], summary.GetProperty("series").EnumerateArray().Select(s => s.GetProperty("feature").GetString()));
+        Assert.Equal(["ai_research", "enrichment"], filters.GetProperty("features").EnumerateArray().Select(f => f.GetProperty("id").GetString()!).Order());
         Assert.Equal(HttpStatusCode.BadRequest, (await app.GetAsync("/api/v1/credits/usage/summary?interval=week", admin)).StatusCode);
         Assert.Equal(HttpStatusCode.BadRequest, (await app.GetAsync("/api/v1/credits/usage?from=yesterday", admin)).StatusCode);
     }

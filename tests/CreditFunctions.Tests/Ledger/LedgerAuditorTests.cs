@@ -15,7 +15,7 @@ public sealed class LedgerAuditorTests(AzuriteFixture azurite)
     {
         public Dictionary<(string Team, string Type), long> Available { get; } = [];
         public HashSet<(string Team, string Key)> Owned { get; } = [];
-        public Dictionary<string, (string Team, long Amount, long Refunded)> Charges { get; } = [];
+        public Dictionary<string, (string Team, long Amount, long Refunded, string? Bought)> Charges { get; } = [];
         public Dictionary<(string Team, string Key), (object Request, LedgerResult Result)> Keys { get; } = [];
         public Dictionary<string, ModelHold> Holds { get; } = [];
     }
@@ -230,7 +230,7 @@ public sealed class LedgerAuditorTests(AzuriteFixture azurite)
                 expected = new LedgerResult { Status = owned ? LedgerStatus.AlreadyOwned : LedgerStatus.Charged, CreditType = action.Type, Amount = new Credits(price) };
                 if (actual.Status == expected.Status)
                 {
-                    model.Charges[actual.LineId!] = (team, price, 0);
+                    model.Charges[actual.LineId!] = (team, price, 0, action.Buys && !owned ? dataType + "/" + c.SubjectId : null);
                 }
                 break;
             case RefundRequest r:
@@ -245,6 +245,11 @@ public sealed class LedgerAuditorTests(AzuriteFixture azurite)
                     return new LedgerResult { Status = LedgerStatus.RefundExceedsCharge, CreditType = string.Empty };
                 }
                 model.Charges[r.ChargeId] = charge with { Refunded = charge.Refunded + amount };
+                if (charge.Refunded + amount == charge.Amount && charge.Bought is { } bought)
+                {
+                    // DOMAIN rule 8: a purchase refunded in full no longer counts as owned.
+                    model.Owned.Remove((team, bought));
+                }
                 var type = actual.CreditType;
                 model.Available[(team, type)] = model.Available.GetValueOrDefault((team, type)) + amount;
                 expected = new LedgerResult { Status = LedgerStatus.Refunded, CreditType = type, Amount = new Credits(amount) };
@@ -283,7 +288,7 @@ public sealed class LedgerAuditorTests(AzuriteFixture azurite)
                 };
                 if (capture > 0 && actual.Status == expected.Status)
                 {
-                    model.Charges[actual.LineId!] = (team, capture.Value, 0);
+                    model.Charges[actual.LineId!] = (team, capture.Value, 0, null);
                 }
                 break;
             default:
