@@ -3,6 +3,7 @@ using CreditFunctions.Api;
 using CreditFunctions.Auth;
 using CreditFunctions.Hosting;
 using CreditFunctions.Ledger;
+using CreditFunctions.Platform;
 using CreditFunctions.Waterfall;
 
 namespace CreditFunctions;
@@ -25,6 +26,7 @@ public static class CreditFunctionsApp
         // First of the hosted services: they start in order, and the demo seed needs the tables.
         services.AddHostedService<StorageSetup>();
         services.AddSingleton<ApiGate>();
+        services.AddPlatform(configuration);
         services.AddAuth(configuration, settings);
         services.AddLedger(configuration, AuthOptions.From(configuration, settings).SeedDemoTeam);
         services.AddWaterfall(configuration, LocalSecretsKeyFile(settings));
@@ -33,7 +35,7 @@ public static class CreditFunctionsApp
     }
 
     // A local run keeps a generated secrets key next to Azurite's data, so stored team keys survive restarts.
-    private static string? LocalSecretsKeyFile(AppSettings settings) =>
+    internal static string? LocalSecretsKeyFile(AppSettings settings) =>
         !settings.IsLocalStorage || RepositoryRoot.Find() is not { } root ? null : Path.Combine(root, settings.LocalStorageFolder, "secrets.key");
 
     /// <summary>The app's storage clients, shared by every feature.</summary>

@@ -17,6 +17,13 @@ if (OperatorCommands.Handles(args))
 
 await using var sandbox = configuration[ProviderCatalog.SandboxUrlSetting] is { Length: > 0 } ? null : await SandboxProcess.StartAsync();
 var settings = sandbox?.AppSettings.Where(s => configuration[s.Key] is null or "").ToDictionary(s => s.Key, s => (string?)s.Value) ?? [];
+// The demo posts webhooks to the sandbox's inbox on 127.0.0.1: its origin, and nothing else on loopback, passes the
+// egress guard (unless the allow-list is set explicitly).
+if (configuration[CreditFunctions.Platform.EgressGuard.AllowSetting] is null or ""
+    && (sandbox?.BaseAddress ?? (Uri.TryCreate(configuration[ProviderCatalog.SandboxUrlSetting], UriKind.Absolute, out var configured) ? configured : null)) is { } sandboxUrl)
+{
+    settings[CreditFunctions.Platform.EgressGuard.AllowSetting] = sandboxUrl.GetLeftPart(UriPartial.Authority);
+}
 return await DevHostCommand.RunAsync(args, new DevHostOptions
 {
     AppAssembly = typeof(CreditFunctionsApp).Assembly,

@@ -5,7 +5,7 @@ namespace CreditFunctions.Auth;
 
 /// <summary>
 /// The operators' commands, run by the local run's executable instead of the dev host when the first argument is
-/// <c>teams</c>, <c>keys</c> or <c>credits</c>. They use the storage and tables the given configuration names (the
+/// <c>teams</c>, <c>keys</c>, <c>credits</c> or <c>secrets</c>. They use the storage and tables the given configuration names (the
 /// local run passes environment variables, then <c>local.settings.json</c>, and starts Azurite when the development
 /// storage is configured and nothing listens). A new key is printed alone on the last line of standard output, once.
 /// Exit codes: 0 done; 1 refused (the team exists, no such team, no such key); 2 usage error, nothing written.
@@ -38,6 +38,10 @@ public static class OperatorCommands
           credits allocate --team <teamId> --period <yyyy-MM> --credit-type <type> --amount <credits>
               Grant a plan's allocation for a month (UTC), expiring when the month ends. Once per team, period and
               credit type: running it again grants nothing more.
+          secrets reencrypt
+              After a secrets key rotation (new key in CREDITFUNCTIONS_SECRETS_KEY, old ones in
+              CREDITFUNCTIONS_SECRETS_KEY_PREVIOUS): re-encrypt every team's stored provider keys and webhook secrets
+              under the current key. Running it again changes nothing. Exit 1 when some value no key decrypts.
 
         Team ids: 1-63 lower-case letters, digits and '-'. User ids: 1-64 lower-case letters, digits, '.', '_' and '-'.
         A new key is printed alone on the last line of standard output, once: store it then.
@@ -51,7 +55,7 @@ public static class OperatorCommands
     };
 
     /// <summary>True when <paramref name="args"/> ask for an operator command rather than the server.</summary>
-    public static bool Handles(IReadOnlyList<string> args) => args is [ "teams" or "keys" or "credits" or "operators", ..];
+    public static bool Handles(IReadOnlyList<string> args) => args is [ "teams" or "keys" or "credits" or "operators" or "secrets", ..];
 
     /// <summary>Runs the command in <paramref name="args"/>; returns the process exit code.</summary>
     public static async Task<int> RunAsync(IReadOnlyList<string> args, IConfiguration configuration, TextWriter output, TextWriter error,
@@ -66,8 +70,9 @@ public static class OperatorCommands
             return Done;
         }
         var command = args.Count >= 2 ? $"{args[0]} {args[1]}" : (args.Count == 1 ? args[0] : string.Empty);
-        string[] allowed = command switch
+        string[]? allowed = command switch
         {
+            "secrets reencrypt" => [],
             "teams create" => ["--team", "--admin"],
             "teams set-plan" => ["--team", "--plan"],
             "keys create" => ["--team", "--user", "--role"],
@@ -75,9 +80,9 @@ public static class OperatorCommands
             "keys revoke" => ["--team", "--key-id"],
             "credits allocate" => ["--team", "--period", "--credit-type", "--amount"],
             "operators create" => ["--name"],
-            _ => [],
+            _ => null,
         };
-        if (allowed.Length == 0)
+        if (allowed is null)
         {
             return await UsageAsync(error, $"Unknown command '{string.Join(' ', args.Take(2))}'.").ConfigureAwait(false);
         }
@@ -109,6 +114,10 @@ public static class OperatorCommands
         var auth = AuthOptions.From(configuration, settings);
         var service = StorageAccount.From(configuration).CreateTables();
         var table = service.GetTableClient(auth.TableName);
+        if (command == "secrets reencrypt")
+        {
+            return await ReencryptSecretsAsync(configuration, settings, service, output, error, cancellationToken).ConfigureAwait(false);
+        }
         var teamId = options.GetValueOrDefault("--team") ?? string.Empty;
         return command switch
         {
@@ -123,6 +132,25 @@ public static class OperatorCommands
                 teamId, options["--period"], options["--credit-type"], options["--amount"], output, error, cancellationToken).ConfigureAwait(false),
             _ => await RevokeKeyAsync(new ApiKeyStore(table), teamId, options["--key-id"], output, error, cancellationToken).ConfigureAwait(false),
         };
+    }
+
+    private static async Task<int> ReencryptSecretsAsync(IConfiguration configuration, AppSettings settings, Azure.Data.Tables.TableServiceClient service,
+        TextWriter output, TextWriter error, CancellationToken ct)
+    {
+        if (Waterfall.SecretProtector.From(configuration, CreditFunctionsApp.LocalSecretsKeyFile(settings)) is not { } protector)
+        {
+            await error.WriteLineAsync($"No secrets key: set {Waterfall.SecretProtector.KeySetting}; nothing was written.").ConfigureAwait(false);
+            return Refused;
+        }
+        var table = service.GetTableClient(Waterfall.WaterfallSetup.TableName(configuration));
+        var report = await Waterfall.SecretsReencryption.RunAsync(table, protector, ct).ConfigureAwait(false);
+        await output.WriteLineAsync($"Re-encrypted {report.ValuesReencrypted} values of {report.TeamsChanged} of {report.Teams} teams under key {protector.CurrentKeyId}.")
+            .ConfigureAwait(false);
+        foreach (var failure in report.Failures)
+        {
+            await error.WriteLineAsync($"No configured key decrypts {failure}; left as it is.").ConfigureAwait(false);
+        }
+        return report.Failures.Count == 0 ? Done : Refused;
     }
 
     private static async Task<int> CreateTeamAsync(TeamStore teams, string teamId, string admin, TextWriter output, TextWriter error, CancellationToken ct)

@@ -111,11 +111,12 @@ internal sealed class BatchPlan
         Add(userKey, line.CopyFor(userKey), TableTransactionActionType.Add, default, owner);
     }
 
-    /// <summary>Records that the team used an action and that a user has usage, once: the history's filter lists
-    /// read these markers instead of scanning lines. Markers already written cost nothing.</summary>
+    /// <summary>Records that the team used an action and that this user used it, once: the history's filter lists
+    /// read these markers instead of scanning lines (the users are those of the user markers). Markers already
+    /// written cost nothing.</summary>
     public void MarkUsed(string feature, string action, string userId)
     {
-        foreach (var key in new[] { LedgerKeys.ActionMarker(feature, action), LedgerKeys.UserMarker(userId) })
+        foreach (var key in new[] { LedgerKeys.ActionMarker(feature, action), LedgerKeys.UserActionMarker(userId, feature, action) })
         {
             if (!_knownMarkers.Contains(key) && !_rows.ContainsKey(key))
             {

@@ -46,6 +46,11 @@ internal static class LedgerKeys
 
     public static string UserMarker(string userId) => UserMarkerPrefix + userId;
 
+    /// <summary>"This user used this action": a member's filter lists read these (user ids and action names hold no '|').</summary>
+    public const string UserActionMarkerPrefix = "M|ua|";
+
+    public static string UserActionMarker(string userId, string feature, string action) => UserActionMarkerPrefix + userId + "|" + feature + "|" + action;
+
     /// <summary>
     /// A line id: 19 digits of inverted ticks (newest sorts first), 4 hex digits of inverted sequence (so lines
     /// committed together keep their order, newest first) and 4 random hex digits (so two processes writing in the

@@ -251,16 +251,30 @@ public sealed partial class LedgerService
         return days.Select(f => new UsageSeries(f.Key, FeatureName(f.Key), f.Value.Select(p => new UsagePoint(p.Key, new Credits(p.Value))).ToList())).ToList();
     }
 
-    /// <summary>The features, actions and users this team has used (from markers written with the lines).</summary>
+    /// <summary>The features, actions and users this team has used (from markers written with the lines); with
+    /// <paramref name="onlyUser"/>, only the actions that user used, and only that user.</summary>
     public async Task<(IReadOnlyList<CatalogAction> Actions, IReadOnlyList<string> Users)> GetUsedFiltersAsync(string teamId, string? onlyUser, CancellationToken cancellationToken = default)
     {
         LedgerRules.Team(teamId);
         var actions = new List<CatalogAction>();
-        var users = new List<string>();
+        var users = new SortedSet<string>(StringComparer.Ordinal);
         var filter = TableClient.CreateQueryFilter($"PartitionKey eq {teamId} and RowKey ge {LedgerKeys.MarkerFrom} and RowKey lt {LedgerKeys.MarkerTo}");
         await foreach (var row in _store.Table.QueryAsync<TableEntity>(filter, select: ["RowKey"], cancellationToken: cancellationToken).ConfigureAwait(false))
         {
-            if (row.RowKey.StartsWith(LedgerKeys.ActionMarkerPrefix, StringComparison.Ordinal))
+            if (row.RowKey.StartsWith(LedgerKeys.UserActionMarkerPrefix, StringComparison.Ordinal))
+            {
+                // A member's lists: only what they used themselves. The team's users are the users of these markers.
+                var parts = row.RowKey[LedgerKeys.UserActionMarkerPrefix.Length..].Split('|');
+                if (parts.Length == 3 && (onlyUser is null || parts[0] == onlyUser))
+                {
+                    users.Add(parts[0]);
+                    if (onlyUser is not null && Catalog.Find(parts[1], parts[2]) is { } action)
+                    {
+                        actions.Add(action);
+                    }
+                }
+            }
+            else if (onlyUser is null && row.RowKey.StartsWith(LedgerKeys.ActionMarkerPrefix, StringComparison.Ordinal))
             {
                 var parts = row.RowKey[LedgerKeys.ActionMarkerPrefix.Length..].Split('|');
                 if (parts.Length == 2 && Catalog.Find(parts[0], parts[1]) is { } action)
@@ -270,15 +284,15 @@ public sealed partial class LedgerService
             }
             else if (row.RowKey.StartsWith(LedgerKeys.UserMarkerPrefix, StringComparison.Ordinal))
             {
-                users.Add(row.RowKey[LedgerKeys.UserMarkerPrefix.Length..]);
+                // Written before the per-user action markers; a member's own marker alone offers them no action.
+                var user = row.RowKey[LedgerKeys.UserMarkerPrefix.Length..];
+                if (onlyUser is null || user == onlyUser)
+                {
+                    users.Add(user);
+                }
             }
         }
-        if (onlyUser is not null)
-        {
-            // A member's own filter lists: the actions are the team's, the user list is just them.
-            users = users.Where(u => u == onlyUser).ToList();
-        }
-        return (actions, users);
+        return (actions, [.. users]);
     }
 
     /// <summary>

@@ -58,13 +58,14 @@ public sealed class ProviderCaller : IAsyncDisposable
     /// a <see cref="ProviderHit"/> (the capability's data found), <see cref="ProviderMiss"/>, <see cref="ProviderVerified"/>
     /// (for <see cref="ProviderCapabilities.EmailVerification"/>) or <see cref="ProviderFailed"/> (after retries; at once
     /// and without a request when the circuit is open, the rate limit's queue is full, or the person or key is missing).
-    /// With <paramref name="teamKey"/>, the team's own key is sent instead of the default key.
+    /// With <paramref name="teamKey"/>, the team's own key is sent instead of the default key. The call is counted in the
+    /// statistics of <paramref name="teamId"/> (or of the team key's team) besides the platform's.
     /// </summary>
     /// <exception cref="ArgumentException">The provider is unknown, does not offer the capability, or the person is
     /// invalid (<see cref="PersonInput.Validate"/>).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task<ProviderOutcome> LookupAsync(string provider, string capability, PersonInput person, ProviderApiKey? teamKey = null,
-        CancellationToken cancellationToken = default)
+        string? teamId = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(person);
         var resolved = Catalog.Resolve(provider) ?? throw new ArgumentException($"Unknown provider '{provider}'.", nameof(provider));
@@ -95,7 +96,7 @@ public sealed class ProviderCaller : IAsyncDisposable
         {
             outcome = await CallAsync().ConfigureAwait(false);
         }
-        Statistics.Record(outcome, outcome is ProviderFailed ? 0 : endpoint.CostPerCall);
+        Statistics.Record(teamId ?? teamKey?.TeamId, outcome, outcome is ProviderFailed ? 0 : endpoint.CostPerCall);
         if (outcome is ProviderFailed { Kind: not ProviderErrorKind.InsufficientInput } failed)
         {
             ProvidersLog.CallFailed(_logger, provider, capability, failed.Kind, failed.Provenance.Attempts);
@@ -222,8 +223,9 @@ public sealed class ProviderCaller : IAsyncDisposable
     /// <summary>Asks a verifier about an email address (a <see cref="LookupAsync"/> for
     /// <see cref="ProviderCapabilities.EmailVerification"/>).</summary>
     /// <exception cref="ArgumentException">The provider is unknown or verifies no email, or the address is malformed.</exception>
-    public Task<ProviderOutcome> VerifyEmailAsync(string provider, string email, ProviderApiKey? teamKey = null, CancellationToken cancellationToken = default) =>
-        LookupAsync(provider, ProviderCapabilities.EmailVerification, new PersonInput { Email = email }, teamKey, cancellationToken);
+    public Task<ProviderOutcome> VerifyEmailAsync(string provider, string email, ProviderApiKey? teamKey = null, string? teamId = null,
+        CancellationToken cancellationToken = default) =>
+        LookupAsync(provider, ProviderCapabilities.EmailVerification, new PersonInput { Email = email }, teamKey, teamId, cancellationToken);
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync()

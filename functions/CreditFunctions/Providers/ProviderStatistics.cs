@@ -31,34 +31,103 @@ public sealed record ProviderStatisticsSnapshot(
 
 /// <summary>
 /// Per-provider counters kept in memory by <see cref="ProviderCaller"/>: calls, attempts, hits, misses, verdicts,
-/// failures by kind, cost, and latency percentiles over the most recent <see cref="ReservoirSize"/> calls. Thread-safe;
-/// per process (each server instance counts its own calls).
+/// failures by kind, cost, and latency percentiles over the most recent calls. Kept twice: platform-wide
+/// (<see cref="Snapshot(string)"/>, <see cref="ReservoirSize"/> latencies per provider: for operators only) and per team
+/// (<see cref="SnapshotForTeam"/>, <see cref="TeamReservoirSize"/> latencies per provider, for at most
+/// <see cref="TeamsMax"/> teams: when a new team would pass that, the teams counted least recently are forgotten).
+/// Thread-safe; per process (each server instance counts its own calls).
 /// </summary>
 public sealed class ProviderStatistics
 {
-    /// <summary>How many recent latencies each provider keeps for its percentiles.</summary>
+    /// <summary>How many recent latencies each provider keeps for its platform-wide percentiles.</summary>
     public const int ReservoirSize = 1024;
 
-    private readonly ConcurrentDictionary<string, Counters> _providers = new(StringComparer.Ordinal);
+    /// <summary>How many recent latencies each provider keeps per team.</summary>
+    public const int TeamReservoirSize = 128;
 
-    /// <summary>Every provider called so far, by name.</summary>
+    /// <summary>How many teams' counters are kept at most.</summary>
+    public const int TeamsMax = 2000;
+
+    private readonly ConcurrentDictionary<string, Counters> _providers = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, TeamCounters> _teams = new(StringComparer.Ordinal);
+    private readonly Lock _evictionLock = new();
+    private long _tick;
+
+    /// <summary>Every provider called so far, by name (platform-wide).</summary>
     public IReadOnlyList<ProviderStatisticsSnapshot> Snapshot() =>
         [.. _providers.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => p.Value.Snapshot(p.Key))];
 
-    /// <summary>One provider's statistics; zeros when it was never called.</summary>
+    /// <summary>One provider's platform-wide statistics; zeros when it was never called. Not for team keys.</summary>
     public ProviderStatisticsSnapshot Snapshot(string provider) =>
-        _providers.TryGetValue(provider, out var counters) ? counters.Snapshot(provider) : new Counters().Snapshot(provider);
+        _providers.TryGetValue(provider, out var counters) ? counters.Snapshot(provider) : new Counters(0).Snapshot(provider);
+
+    /// <summary>One provider's statistics of the calls made for <paramref name="teamId"/> only; zeros when it made none
+    /// (or was forgotten, see the class remarks).</summary>
+    public ProviderStatisticsSnapshot SnapshotForTeam(string teamId, string provider) =>
+        _teams.TryGetValue(teamId, out var team) && team.Providers.TryGetValue(provider, out var counters)
+            ? counters.Snapshot(provider) : new Counters(0).Snapshot(provider);
+
+    /// <summary>How many teams have counters now.</summary>
+    public int TeamCount => _teams.Count;
 
     /// <summary>Forgets everything counted so far.</summary>
-    public void Reset() => _providers.Clear();
+    public void Reset()
+    {
+        _providers.Clear();
+        _teams.Clear();
+    }
 
-    internal void Record(ProviderOutcome outcome, decimal cost) =>
-        _providers.GetOrAdd(outcome.Provenance.Provider, _ => new Counters()).Record(outcome, cost);
+    internal void Record(ProviderOutcome outcome, decimal cost) => Record(null, outcome, cost);
 
-    private sealed class Counters
+    internal void Record(string? teamId, ProviderOutcome outcome, decimal cost)
+    {
+        var provider = outcome.Provenance.Provider;
+        _providers.GetOrAdd(provider, _ => new Counters(ReservoirSize)).Record(outcome, cost);
+        if (teamId is null)
+        {
+            return;
+        }
+        if (!_teams.TryGetValue(teamId, out var team))
+        {
+            EvictWhenFull();
+            team = _teams.GetOrAdd(teamId, _ => new TeamCounters());
+        }
+        team.LastUsed = Interlocked.Increment(ref _tick);
+        team.Providers.GetOrAdd(provider, _ => new Counters(TeamReservoirSize)).Record(outcome, cost);
+    }
+
+    // Drops the least recently counted tenth of the teams when a new one would pass the bound: one sort per
+    // TeamsMax / 10 new teams, not one per call.
+    private void EvictWhenFull()
+    {
+        if (_teams.Count < TeamsMax)
+        {
+            return;
+        }
+        lock (_evictionLock)
+        {
+            if (_teams.Count < TeamsMax)
+            {
+                return;
+            }
+            foreach (var (id, _) in _teams.OrderBy(t => t.Value.LastUsed).Take(Math.Max(1, TeamsMax / 10)).ToList())
+            {
+                _teams.TryRemove(id, out _);
+            }
+        }
+    }
+
+    private sealed class TeamCounters
+    {
+        public ConcurrentDictionary<string, Counters> Providers { get; } = new(StringComparer.Ordinal);
+
+        public long LastUsed;
+    }
+
+    private sealed class Counters(int reservoirSize)
     {
         private readonly Lock _lock = new();
-        private readonly double[] _latencies = new double[ReservoirSize];
+        private readonly double[] _latencies = new double[reservoirSize];
         private readonly Dictionary<ProviderErrorKind, long> _failures = [];
         private long _calls, _attempts, _hits, _misses, _verdicts;
         private int _next, _count;
@@ -79,8 +148,8 @@ public sealed class ProviderStatistics
                     case ProviderFailed failed: _failures[failed.Kind] = _failures.GetValueOrDefault(failed.Kind) + 1; break;
                 }
                 _latencies[_next] = outcome.Provenance.Latency.TotalMilliseconds;
-                _next = (_next + 1) % ReservoirSize;
-                _count = Math.Min(_count + 1, ReservoirSize);
+                _next = (_next + 1) % _latencies.Length;
+                _count = Math.Min(_count + 1, _latencies.Length);
             }
         }
 

@@ -33,7 +33,18 @@ public sealed record EnrichmentSettings
 
     /// <summary>The secret that signs this team's webhooks, protected.</summary>
     public string? WebhookSecret { get; init; }
+
+    /// <summary>The secret replaced by the last rotation, protected; deliveries are signed with it too until
+    /// <see cref="PreviousWebhookSecretExpiresAt"/>.</summary>
+    public string? PreviousWebhookSecret { get; init; }
+
+    /// <summary>When <see cref="PreviousWebhookSecret"/> stops signing.</summary>
+    public DateTimeOffset? PreviousWebhookSecretExpiresAt { get; init; }
 }
+
+/// <summary>The secrets that sign a team's deliveries now: the current one first, then the previous one while it is
+/// still valid after a rotation.</summary>
+public sealed record WebhookSigningSecrets(string Current, string? Previous);
 
 /// <summary>A team's own key for a provider: encrypted at rest, or the name of an app setting (e.g. a Key Vault reference).</summary>
 /// <param name="Protected">The key, encrypted with the app's secrets key.</param>
@@ -42,53 +53,139 @@ public sealed record EnrichmentSettings
 public sealed record StoredKey(string? Protected, string? Setting, string Last4);
 
 /// <summary>
-/// Encrypts team secrets (own provider keys, webhook secrets) with AES-GCM under the app's secrets key
-/// (<c>CREDITFUNCTIONS_SECRETS_KEY</c>, 32 bytes base64). The team id is bound in as associated data, so a secret
-/// copied into another team's settings does not decrypt.
+/// Encrypts team secrets (own provider keys, webhook secrets) with AES-GCM under the app's secrets key. The team id is
+/// bound in as associated data, so a secret copied into another team's settings does not decrypt. A protected value
+/// names the key that made it (<c>v2.&lt;key id&gt;.&lt;base64&gt;</c>, the key id being the first 8 hex digits of a
+/// SHA-256 of the key), so the key can be rotated: <see cref="KeySetting"/> is the current key, every new value is made
+/// with it; <see cref="PreviousKeysSetting"/> lists old keys (comma-separated), which still decrypt what they made until
+/// <c>secrets reencrypt</c> has moved every stored value to the current key. Values of the first format (<c>v1.</c>, no
+/// key id) decrypt with whichever configured key made them.
 /// </summary>
-public sealed class SecretProtector(byte[] key)
+public sealed class SecretProtector
 {
-    /// <summary>The setting that holds the key.</summary>
+    /// <summary>The setting that holds the current key (32 bytes, base64).</summary>
     public const string KeySetting = "CREDITFUNCTIONS_SECRETS_KEY";
 
-    /// <summary>Encrypts <paramref name="secret"/> for <paramref name="teamId"/>.</summary>
+    /// <summary>The setting that holds previous keys (32 bytes base64 each, comma-separated), for decryption only.</summary>
+    public const string PreviousKeysSetting = "CREDITFUNCTIONS_SECRETS_KEY_PREVIOUS";
+
+    private const string Format = "v2.";
+    private const string LegacyFormat = "v1.";
+
+    private readonly byte[] _current;
+    private readonly Dictionary<string, byte[]> _keys = new(StringComparer.Ordinal);
+
+    /// <summary>A protector encrypting with <paramref name="currentKey"/> and decrypting with it and <paramref name="previousKeys"/>.</summary>
+    /// <exception cref="ArgumentException">A key is not 32 bytes.</exception>
+    public SecretProtector(byte[] currentKey, IEnumerable<byte[]>? previousKeys = null)
+    {
+        ArgumentNullException.ThrowIfNull(currentKey);
+        foreach (var key in (previousKeys ?? []).Prepend(currentKey))
+        {
+            if (key.Length != 32)
+            {
+                throw new ArgumentException("A secrets key is 32 bytes.", nameof(currentKey));
+            }
+            _keys.TryAdd(KeyIdOf(key), key);
+        }
+        _current = currentKey;
+        CurrentKeyId = KeyIdOf(currentKey);
+    }
+
+    /// <summary>The id of the key new values are made with.</summary>
+    public string CurrentKeyId { get; }
+
+    /// <summary>The id a protected value carries for <paramref name="key"/>: 8 hex digits of a SHA-256 of it.</summary>
+    public static string KeyIdOf(byte[] key) =>
+        Convert.ToHexStringLower(SHA256.HashData([.. Encoding.ASCII.GetBytes("creditfunctions-secrets-key:"), .. key]))[..8];
+
+    /// <summary>Encrypts <paramref name="secret"/> for <paramref name="teamId"/> under the current key.</summary>
     public string Protect(string teamId, string secret)
     {
         var nonce = RandomNumberGenerator.GetBytes(12);
         var plain = Encoding.UTF8.GetBytes(secret);
         var cipher = new byte[plain.Length];
         var tag = new byte[16];
-        using var aes = new AesGcm(key, 16);
+        using var aes = new AesGcm(_current, 16);
         aes.Encrypt(nonce, plain, cipher, tag, Encoding.UTF8.GetBytes(teamId));
-        return "v1." + Convert.ToBase64String([.. nonce, .. tag, .. cipher]);
+        return Format + CurrentKeyId + "." + Convert.ToBase64String([.. nonce, .. tag, .. cipher]);
     }
 
-    /// <summary>Decrypts a value made by <see cref="Protect"/> for the same team.</summary>
-    /// <exception cref="CryptographicException">Wrong key, wrong team or tampered value.</exception>
+    /// <summary>Whether <paramref name="protectedValue"/> was made with the current key.</summary>
+    public bool IsCurrent(string protectedValue) =>
+        protectedValue?.StartsWith(Format + CurrentKeyId + ".", StringComparison.Ordinal) == true;
+
+    /// <summary>Decrypts a value made by <see cref="Protect"/> for the same team, with the key it names.</summary>
+    /// <exception cref="CryptographicException">Unknown key (not the current one nor a previous one), wrong team or tampered value.</exception>
     public string Unprotect(string teamId, string protectedValue)
     {
         ArgumentNullException.ThrowIfNull(protectedValue);
-        if (!protectedValue.StartsWith("v1.", StringComparison.Ordinal))
+        if (protectedValue.StartsWith(Format, StringComparison.Ordinal) && protectedValue.IndexOf('.', Format.Length) is var dot and > 0)
         {
-            throw new CryptographicException("Unknown protected-value format.");
+            var keyId = protectedValue[Format.Length..dot];
+            return _keys.TryGetValue(keyId, out var key)
+                ? Decrypt(key, teamId, protectedValue[(dot + 1)..])
+                : throw new CryptographicException($"The value was protected with key {keyId}, which is neither {KeySetting} nor in {PreviousKeysSetting}.");
         }
-        var data = Convert.FromBase64String(protectedValue[3..]);
+        if (protectedValue.StartsWith(LegacyFormat, StringComparison.Ordinal))
+        {
+            foreach (var key in _keys.Values)
+            {
+                try
+                {
+                    return Decrypt(key, teamId, protectedValue[LegacyFormat.Length..]);
+                }
+                catch (CryptographicException)
+                {
+                    // Made with another key, or not for this team: try the next key.
+                }
+            }
+            throw new CryptographicException("No configured secrets key decrypts the value.");
+        }
+        throw new CryptographicException("Unknown protected-value format.");
+    }
+
+    /// <summary><paramref name="protectedValue"/> under the current key: itself when it already is, else decrypted and
+    /// protected again.</summary>
+    /// <exception cref="CryptographicException">As <see cref="Unprotect"/>.</exception>
+    public string Reprotect(string teamId, string protectedValue) =>
+        IsCurrent(protectedValue) ? protectedValue : Protect(teamId, Unprotect(teamId, protectedValue));
+
+    private static string Decrypt(byte[] key, string teamId, string payload)
+    {
+        byte[] data;
+        try
+        {
+            data = Convert.FromBase64String(payload);
+        }
+        catch (FormatException ex)
+        {
+            throw new CryptographicException("The protected value is not base64.", ex);
+        }
+        if (data.Length < 28)
+        {
+            throw new CryptographicException("The protected value is too short.");
+        }
         var plain = new byte[data.Length - 28];
         using var aes = new AesGcm(key, 16);
         aes.Decrypt(data.AsSpan(0, 12), data.AsSpan(28), data.AsSpan(12, 16), plain, Encoding.UTF8.GetBytes(teamId));
         return Encoding.UTF8.GetString(plain);
     }
 
-    /// <summary>The key from <paramref name="configuration"/>, or for a local run a key kept in <paramref name="localKeyFile"/>
-    /// (created on first use); null when neither is available.</summary>
-    /// <exception cref="InvalidOperationException">The setting is not 32 bytes of base64.</exception>
+    /// <summary>The keys from <paramref name="configuration"/>, or for a local run a current key kept in
+    /// <paramref name="localKeyFile"/> (created on first use); null when there is no current key.</summary>
+    /// <exception cref="InvalidOperationException">A key setting is not 32 bytes of base64.</exception>
     public static SecretProtector? From(IConfiguration configuration, string? localKeyFile)
     {
         ArgumentNullException.ThrowIfNull(configuration);
+        var previous = (configuration[PreviousKeysSetting] ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(text => TryBase64(text) is { Length: 32 } bytes ? bytes
+                : throw new InvalidOperationException($"{PreviousKeysSetting} must be comma-separated keys of 32 bytes in base64."))
+            .ToList();
         if (configuration[KeySetting] is { Length: > 0 } text)
         {
             var bytes = TryBase64(text);
-            return bytes is { Length: 32 } ? new SecretProtector(bytes)
+            return bytes is { Length: 32 } ? new SecretProtector(bytes, previous)
                 : throw new InvalidOperationException($"{KeySetting} must be 32 bytes in base64 (e.g. openssl rand -base64 32).");
         }
         if (localKeyFile is null)
@@ -100,7 +197,7 @@ public sealed class SecretProtector(byte[] key)
             Directory.CreateDirectory(Path.GetDirectoryName(localKeyFile)!);
             File.WriteAllText(localKeyFile, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)));
         }
-        return new SecretProtector(Convert.FromBase64String(File.ReadAllText(localKeyFile).Trim()));
+        return new SecretProtector(Convert.FromBase64String(File.ReadAllText(localKeyFile).Trim()), previous);
     }
 
     private static byte[]? TryBase64(string text)
@@ -114,6 +211,41 @@ public sealed class SecretProtector(byte[] key)
             return null;
         }
     }
+}
+
+/// <summary>
+/// The app settings a team may name as its own provider key (<c>apiKeySetting</c>):
+/// <c>CREDITFUNCTIONS_TEAMKEY_&lt;TEAM&gt;_&lt;NAME&gt;</c>, where TEAM is the team id upper-cased with its hyphens
+/// as <c>_</c> and NAME is 1 to 64 upper-case letters and digits (no <c>_</c>, so no name is under two teams'
+/// prefixes: team <c>acme</c> cannot name <c>…_ACME_X_…</c>, which belongs to team <c>acme-x</c>). Any other setting
+/// (the platform's own vendor keys, the storage connection, the secrets key) is refused when saved and never read.
+/// </summary>
+public static class TeamKeySetting
+{
+    /// <summary>What every team key setting starts with.</summary>
+    public const string Prefix = "CREDITFUNCTIONS_TEAMKEY_";
+
+    private const int NameLengthMax = 64;
+
+    /// <summary>The prefix of <paramref name="teamId"/>'s settings, e.g. <c>CREDITFUNCTIONS_TEAMKEY_ACME_CORP_</c>.</summary>
+    public static string PrefixFor(string teamId)
+    {
+        ArgumentNullException.ThrowIfNull(teamId);
+        return Prefix + new string([.. teamId.Select(c => char.IsAsciiLetterOrDigit(c) ? char.ToUpperInvariant(c) : '_')]) + "_";
+    }
+
+    /// <summary>Whether <paramref name="teamId"/> may name the setting <paramref name="name"/>.</summary>
+    public static bool IsAllowed(string teamId, string? name)
+    {
+        var prefix = PrefixFor(teamId);
+        return name is not null && name.StartsWith(prefix, StringComparison.Ordinal)
+            && name.Length - prefix.Length is > 0 and <= NameLengthMax
+            && name.AsSpan(prefix.Length).ToString().All(c => char.IsAsciiLetterUpper(c) || char.IsAsciiDigit(c));
+    }
+
+    /// <summary>The rule, for error messages.</summary>
+    public static string Rule(string teamId) =>
+        $"A setting named {PrefixFor(teamId)}<NAME>, NAME being 1-{NameLengthMax} upper-case letters and digits.";
 }
 
 /// <summary>Stores each team's <see cref="EnrichmentSettings"/> (one row per team in the enrichment table) and
@@ -217,7 +349,9 @@ public sealed class EnrichmentSettingsStore(TableClient table, ProviderCatalog c
         Verifier = catalog.WithCapability(ProviderCapabilities.EmailVerification).Select(p => p.Name).FirstOrDefault(),
     };
 
-    /// <summary>The team's own key for <paramref name="provider"/>, or null to use the app's default key.</summary>
+    /// <summary>The team's own key for <paramref name="provider"/>, or null to use the app's default key. A setting
+    /// reference is read only when <see cref="TeamKeySetting.IsAllowed"/> allows it for the team (a reference stored
+    /// before the rule, or written around the API, is ignored).</summary>
     public ProviderApiKey? ResolveKey(string teamId, EnrichmentSettings settings, string provider)
     {
         ArgumentNullException.ThrowIfNull(settings);
@@ -225,7 +359,7 @@ public sealed class EnrichmentSettingsStore(TableClient table, ProviderCatalog c
         {
             return null;
         }
-        var value = stored.Setting is not null ? configuration[stored.Setting]
+        var value = stored.Setting is not null ? (TeamKeySetting.IsAllowed(teamId, stored.Setting) ? configuration[stored.Setting] : null)
             : stored.Protected is not null && protector is not null ? protector.Unprotect(teamId, stored.Protected)
             : null;
         return value is { Length: > 0 } ? new ProviderApiKey(teamId, value) : null;
@@ -236,12 +370,50 @@ public sealed class EnrichmentSettingsStore(TableClient table, ProviderCatalog c
     public StoredKey Protect(string teamId, string key) =>
         new(protector?.Protect(teamId, key) ?? throw new InvalidOperationException("No secrets key is configured."), null, Last4(key));
 
-    /// <summary>Protects a webhook secret.</summary>
-    public string? ProtectWebhookSecret(string teamId, string secret) => protector?.Protect(teamId, secret);
+    /// <summary>How long a rotated-out webhook secret keeps signing deliveries.</summary>
+    public static readonly TimeSpan PreviousWebhookSecretLifetime = TimeSpan.FromHours(24);
 
-    /// <summary>The webhook secret in clear, or null when the team has none.</summary>
-    public string? WebhookSecret(string teamId, EnrichmentSettings settings) =>
-        settings?.WebhookSecret is { } value && protector is not null ? protector.Unprotect(teamId, value) : null;
+    /// <summary>
+    /// Makes <paramref name="secret"/> the team's webhook secret (stored protected, under the row's ETag); the secret
+    /// it replaces keeps signing deliveries, besides the new one, for <see cref="PreviousWebhookSecretLifetime"/> from
+    /// <paramref name="now"/> (an older previous secret stops at once).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">No secrets key is configured.</exception>
+    public Task<EnrichmentSettings> RotateWebhookSecretAsync(string teamId, string secret, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        var protectedSecret = protector?.Protect(teamId, secret) ?? throw new InvalidOperationException("No secrets key is configured.");
+        return UpdateAsync(teamId, current => current with
+        {
+            WebhookSecret = protectedSecret,
+            PreviousWebhookSecret = current.WebhookSecret,
+            PreviousWebhookSecretExpiresAt = current.WebhookSecret is null ? null : now + PreviousWebhookSecretLifetime,
+        }, cancellationToken);
+    }
+
+    /// <summary>
+    /// The secrets that sign the team's deliveries at <paramref name="now"/>. A team without a secret gets
+    /// <paramref name="newSecret"/>'s, stored protected (when two deliveries race, the first stored wins and both use
+    /// it); it is never shown: an admin sees a secret by rotating (the generated one keeps signing for 24 hours).
+    /// Null when no secrets key is configured.
+    /// </summary>
+    public async Task<WebhookSigningSecrets?> GetOrCreateWebhookSecretsAsync(string teamId, Func<string> newSecret, DateTimeOffset now,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(newSecret);
+        if (protector is null)
+        {
+            return null;
+        }
+        var settings = await GetAsync(teamId, cancellationToken).ConfigureAwait(false);
+        if (settings.WebhookSecret is null)
+        {
+            var generated = protector.Protect(teamId, newSecret());
+            settings = await UpdateAsync(teamId, current => current.WebhookSecret is null ? current with { WebhookSecret = generated } : current,
+                cancellationToken).ConfigureAwait(false);
+        }
+        var previous = settings.PreviousWebhookSecret is { } old && settings.PreviousWebhookSecretExpiresAt > now ? protector.Unprotect(teamId, old) : null;
+        return new WebhookSigningSecrets(protector.Unprotect(teamId, settings.WebhookSecret!), previous);
+    }
 
     private static string Last4(string key) => key.Length <= 4 ? new string('*', key.Length) : key[^4..];
 }

@@ -42,7 +42,7 @@ public sealed class ReverifyService(LedgerService ledger, ContactStore contacts,
         {
             return new ReverifyResult("insufficient_credits", personId, email, null, 0m, null);
         }
-        var outcome = await providers.VerifyEmailAsync(verifier, email, settings.ResolveKey(teamId, team, verifier), cancellationToken).ConfigureAwait(false);
+        var outcome = await providers.VerifyEmailAsync(verifier, email, settings.ResolveKey(teamId, team, verifier), teamId, cancellationToken).ConfigureAwait(false);
         if (outcome is not ProviderVerified verified)
         {
             // The verifier could not answer: the re-verification is refunded in full.

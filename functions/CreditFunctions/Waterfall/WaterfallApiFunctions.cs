@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using CreditFunctions.Api;
@@ -19,7 +18,7 @@ namespace CreditFunctions.Waterfall;
 /// field, and nothing is started, held or charged.
 /// </summary>
 public sealed class WaterfallApiFunctions(ApiGate gate, WaterfallService waterfall, ReverifyService reverify, EnrichmentSettingsStore store,
-    ProviderCatalog catalog, ProviderCaller providers)
+    ProviderCatalog catalog, ProviderCaller providers, EgressGuard egress, TimeProvider clock)
 {
     private static readonly JsonSerializerOptions s_json = new(JsonSerializerDefaults.Web)
     {
@@ -96,9 +95,9 @@ public sealed class WaterfallApiFunctions(ApiGate gate, WaterfallService waterfa
             {
                 errors["data"] = ["One or both of 'email' and 'mobile'."];
             }
-            if (body.WebhookUrl is { } url && (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("https" or "http") || url.Length > 2000))
+            if (body.WebhookUrl is { } url && (egress.Refusal(url) ?? (store.CanProtectSecrets ? null : $"Webhooks are signed: set {SecretProtector.KeySetting}.")) is { } why)
             {
-                errors["webhookUrl"] = ["An absolute http(s) URL of at most 2,000 characters."];
+                errors["webhookUrl"] = [why];
             }
             if (errors.Count > 0)
             {
@@ -136,6 +135,7 @@ public sealed class WaterfallApiFunctions(ApiGate gate, WaterfallService waterfa
                 lastUpdatedAt = state.LastUpdatedAt,
                 progress = output?.Totals ?? state.ReadCustomStatusAs<WaterfallProgress>(),
                 webhook = output?.Webhook,
+                webhookError = output?.WebhookError,
                 people = output?.People,
                 error = state.FailureDetails?.ErrorMessage,
             });
@@ -162,14 +162,16 @@ public sealed class WaterfallApiFunctions(ApiGate gate, WaterfallService waterfa
 
     [Function("enrichment-providers")]
     public Task<IActionResult> ProvidersAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/enrichment/providers")] HttpRequest request) =>
-        gate.RunAsync(request, _ => Task.FromResult(Results.Ok(new
+        gate.RunAsync(request, caller => Task.FromResult(Results.Ok(new
         {
+            // A team sees the statistics of its own calls only; the platform-wide figures
+            // (ProviderStatistics.Snapshot(provider)) are for operator keys.
             providers = catalog.Definitions.Select(d => new
             {
                 name = d.Name,
                 displayName = d.DisplayName,
                 capabilities = d.Capabilities,
-                statistics = providers.Statistics.Snapshot(d.Name),
+                statistics = providers.Statistics.SnapshotForTeam(caller.TeamId, d.Name),
             }),
         })));
 
@@ -185,16 +187,21 @@ public sealed class WaterfallApiFunctions(ApiGate gate, WaterfallService waterfa
         [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/enrichment/settings/webhook-secret")] HttpRequest request, CancellationToken ct) =>
         gate.RunAsync(request, async caller =>
         {
-            var secret = "whsec_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
-            var protectedSecret = store.ProtectWebhookSecret(caller.TeamId, secret);
-            if (protectedSecret is null)
+            if (!store.CanProtectSecrets)
             {
                 return Problems.Create(StatusCodes.Status409Conflict, "secrets-unavailable", "This deployment cannot store secrets.",
                     $"Set {SecretProtector.KeySetting} to enable signed webhooks.");
             }
-            await store.UpdateAsync(caller.TeamId, current => current with { WebhookSecret = protectedSecret }, ct);
-            // The only time the secret is shown: it signs this team's webhooks from now on.
-            return Results.Ok(new { webhookSecret = secret, signatureHeader = WebhookSender.SignatureHeader });
+            var secret = WebhookSender.NewSecret();
+            var now = clock.GetUtcNow();
+            var rotated = await store.RotateWebhookSecretAsync(caller.TeamId, secret, now, ct);
+            // The only time the secret is shown: it signs this team's webhooks from now on, the one it replaces too for 24 hours.
+            return Results.Ok(new
+            {
+                webhookSecret = secret,
+                signatureHeader = WebhookSender.SignatureHeader,
+                previousSecretValidUntil = rotated.PreviousWebhookSecretExpiresAt,
+            });
         }, ApiAccess.Admin);
 
     /// <summary>The API's name of a runtime status (<c>pending</c>, <c>running</c>, <c>completed</c>, …).</summary>
@@ -256,6 +263,10 @@ public sealed class WaterfallApiFunctions(ApiGate gate, WaterfallService waterfa
                 {
                     keyChanges[provider] = store.Protect(caller.TeamId, apiKey);
                 }
+            }
+            else if (!TeamKeySetting.IsAllowed(caller.TeamId, key.ApiKeySetting))
+            {
+                errors[field + ".apiKeySetting"] = [TeamKeySetting.Rule(caller.TeamId)];
             }
             else
             {

@@ -72,7 +72,7 @@ public sealed class WaterfallEngine(LedgerService ledger, ContactStore contacts,
         var capability = WaterfallData.Capability(data);
         foreach (var provider in data == WaterfallData.Email ? run.EmailProviders : run.MobileProviders)
         {
-            var outcome = await providers.LookupAsync(provider, capability, person.Input, settings.ResolveKey(run.TeamId, team, provider), ct).ConfigureAwait(false);
+            var outcome = await providers.LookupAsync(provider, capability, person.Input, settings.ResolveKey(run.TeamId, team, provider), run.TeamId, ct).ConfigureAwait(false);
             if (outcome is not ProviderHit hit || (capability == ProviderCapabilities.Email ? hit.Data.Email : hit.Data.Phone) is not { } value)
             {
                 tried.Add(new ProviderAttempt(provider, outcome switch
@@ -85,7 +85,7 @@ public sealed class WaterfallEngine(LedgerService ledger, ContactStore contacts,
             string? verification = null;
             if (data == WaterfallData.Email && run.VerifyEmails && run.Verifier is { } verifier)
             {
-                var verdict = await providers.VerifyEmailAsync(verifier, value, settings.ResolveKey(run.TeamId, team, verifier), ct).ConfigureAwait(false);
+                var verdict = await providers.VerifyEmailAsync(verifier, value, settings.ResolveKey(run.TeamId, team, verifier), run.TeamId, ct).ConfigureAwait(false);
                 verification = verdict is ProviderVerified verified ? VerificationName(verified.Status) : "unknown";
                 if (verification == "invalid")
                 {

@@ -74,12 +74,14 @@ public sealed class WaterfallFunctions(WaterfallEngine engine, LedgerService led
             var body = JsonSerializer.Serialize(new { type = "waterfall.completed", runId = input.RunId, totals = progress, people = output.People }, JsonSerializerOptions.Web);
             try
             {
-                await context.CallActivityAsync<int>(WebhookActivity, new WebhookDelivery(input.TeamId, url, body, context.InstanceId + ":webhook"), s_webhookRetry);
-                output = output with { Webhook = "delivered" };
+                // A refusal (egress guard, redirect) comes back as a result, so it is not retried.
+                var sent = await context.CallActivityAsync<WebhookResult>(WebhookActivity,
+                    new WebhookDelivery(input.TeamId, url, body, context.InstanceId + ":webhook"), s_webhookRetry);
+                output = sent.Delivered ? output with { Webhook = "delivered" } : output with { Webhook = "failed", WebhookError = sent.Refused };
             }
-            catch (TaskFailedException)
+            catch (TaskFailedException failed)
             {
-                output = output with { Webhook = "failed" };
+                output = output with { Webhook = "failed", WebhookError = failed.FailureDetails.ErrorMessage };
             }
         }
         return output;
@@ -125,9 +127,10 @@ public sealed class WaterfallFunctions(WaterfallEngine engine, LedgerService led
         return released;
     }
 
-    /// <summary>Posts a run's results to its webhook, signed; a non-2xx answer throws so the orchestration retries.</summary>
+    /// <summary>Posts a run's results to its webhook, signed; a non-2xx answer throws so the orchestration retries, a
+    /// refused URL or address is returned as such.</summary>
     [Function(WebhookActivity)]
-    public Task<int> SendWebhookAsync([ActivityTrigger] WebhookDelivery input, CancellationToken cancellationToken)
+    public Task<WebhookResult> SendWebhookAsync([ActivityTrigger] WebhookDelivery input, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(input);
         return webhooks.SendAsync(input.TeamId, input.Url, input.Body, input.DeliveryId, cancellationToken);

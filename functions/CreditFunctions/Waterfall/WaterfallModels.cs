@@ -148,4 +148,9 @@ public sealed record PersonResult(int Index, string PersonId, DataResult? Email,
 public sealed record WaterfallProgress(int Total, int Done, int EmailsFound, int MobilesFound, decimal CreditsCharged);
 
 /// <summary>The output of a run.</summary>
-public sealed record WaterfallOutput(string RunId, IReadOnlyList<PersonResult> People, WaterfallProgress Totals, string? Webhook);
+/// <param name="RunId">The run.</param>
+/// <param name="People">The results per person.</param>
+/// <param name="Totals">The final progress.</param>
+/// <param name="Webhook"><c>delivered</c> or <c>failed</c>; null without a webhook.</param>
+/// <param name="WebhookError">Why the webhook failed.</param>
+public sealed record WaterfallOutput(string RunId, IReadOnlyList<PersonResult> People, WaterfallProgress Totals, string? Webhook, string? WebhookError = null);

@@ -1,4 +1,5 @@
 using Azure.Data.Tables;
+using CreditFunctions.Platform;
 using CreditFunctions.Providers;
 
 namespace CreditFunctions.Waterfall;
@@ -10,11 +11,15 @@ public static class WaterfallSetup
     /// <summary>The setting naming the enrichment table (contacts and settings); <c>enrichment</c> by default.</summary>
     public const string TableSetting = "CREDITFUNCTIONS_ENRICHMENT_TABLE";
 
+    /// <summary>The enrichment table's name from <paramref name="configuration"/>.</summary>
+    public static string TableName(IConfiguration configuration) =>
+        configuration?[TableSetting] is { Length: > 0 } name ? name : "enrichment";
+
     /// <summary>Adds the waterfall's services. <paramref name="localKeyFile"/> keeps a generated secrets key for a local run.</summary>
     public static IServiceCollection AddWaterfall(this IServiceCollection services, IConfiguration configuration, string? localKeyFile)
     {
         ArgumentNullException.ThrowIfNull(configuration);
-        var tableName = configuration[TableSetting] is { Length: > 0 } name ? name : "enrichment";
+        var tableName = TableName(configuration);
         services.AddProviders(configuration);
         services.AddSingleton(sp => new ContactStore(sp.GetRequiredService<TableServiceClient>().GetTableClient(tableName)));
         services.AddSingleton(sp => new EnrichmentSettingsStore(sp.GetRequiredService<TableServiceClient>().GetTableClient(tableName),
@@ -22,8 +27,9 @@ public static class WaterfallSetup
         services.AddSingleton<WaterfallEngine>();
         services.AddSingleton<WaterfallService>();
         services.AddSingleton<ReverifyService>();
-        services.AddSingleton(sp => new WebhookSender(new HttpClient { Timeout = TimeSpan.FromSeconds(10) },
-            sp.GetRequiredService<EnrichmentSettingsStore>(), sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp => new WebhookSender(
+            new HttpClient(sp.GetRequiredService<EgressGuard>().CreateHandler()) { Timeout = TimeSpan.FromSeconds(10) },
+            sp.GetRequiredService<EgressGuard>(), sp.GetRequiredService<EnrichmentSettingsStore>(), sp.GetRequiredService<TimeProvider>()));
         return services;
     }
 }

@@ -23,7 +23,7 @@ public sealed class ProviderResilienceTests : IClassFixture<SandboxVendors>
     private PersonInput KnownByLeadmine => SandboxVendors.Input(_sandbox.KnownBy("leadmine"));
 
     private Task<ProviderOutcome> LeadmineAsync(ProviderCaller caller, ProviderApiKey? key = null) =>
-        caller.LookupAsync("leadmine", ProviderCapabilities.Email, KnownByLeadmine, key, Ct);
+        caller.LookupAsync("leadmine", ProviderCapabilities.Email, KnownByLeadmine, key, cancellationToken: Ct);
 
     private void Leadmine(Func<VendorSettings, VendorSettings> change) => _sandbox.Configure("leadmine", change);
 

@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using System.Reflection;
 using System.Text.RegularExpressions;
 using CreditFunctions.Ledger;
+using CreditFunctions.Platform;
 using CreditFunctions.Providers;
 using CreditFunctions.Tests.Providers;
 using CreditFunctions.TestSupport;
@@ -49,9 +50,10 @@ public sealed class WaterfallBulkAndSettingsTests(AzuriteFixture azurite, Sandbo
     [Fact]
     public async Task The_webhook_receives_the_results_signed_and_is_retried_until_it_accepts()
     {
-        await using var ctx = await StartAsync(azurite, sandbox);
         var deliveries = new ConcurrentQueue<(string Body, string? Signature, int Answer)>();
         await using var receiver = await StartReceiverAsync(deliveries, failFirst: 1);
+        // The receiver is on 127.0.0.1: only its exact origin on the egress allow-list lets the delivery through.
+        await using var ctx = await StartAsync(azurite, sandbox, settings: new Dictionary<string, string?> { [EgressGuard.AllowSetting] = receiver.Urls.First() });
         var secret = (await JsonAsync(await ctx.PostAsync("/api/v1/enrichment/settings/webhook-secret", new { }))).GetProperty("webhookSecret").GetString()!;
         var people = new[] { SandboxVendors.Input(sandbox.Sample(knownBy: "leadmine").First().Person) };
 
