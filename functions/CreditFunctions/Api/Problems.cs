@@ -48,6 +48,11 @@ public static class Problems
     public static IResult Forbidden(string detail) =>
         Create(StatusCodes.Status403Forbidden, "forbidden", "The caller may not do this.", detail);
 
+    /// <summary>409: the <c>Idempotency-Key</c> was used before with another request; nothing was changed.</summary>
+    public static IResult IdempotencyKeyReused() =>
+        Create(StatusCodes.Status409Conflict, "idempotency-key-reused", "The Idempotency-Key was used with other parameters.",
+            "Use a new key for a new operation; nothing was changed.");
+
     /// <summary>404.</summary>
     public static IResult NotFound(string detail) =>
         Create(StatusCodes.Status404NotFound, "not-found", "Not found.", detail);

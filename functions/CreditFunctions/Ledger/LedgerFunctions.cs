@@ -144,10 +144,10 @@ public sealed class LedgerFunctions(LedgerService ledger, Catalog catalog, TeamS
     private static async Task<IResult> WriteAsync<TBody>(HttpContext http, Func<TBody, string, Task<LedgerResult>> send)
         where TBody : class, new()
     {
-        var key = http.Request.Headers["Idempotency-Key"].ToString();
-        if (string.IsNullOrEmpty(key))
+        var key = IdempotencyKeys.Read(http.Request, required: true, out var keyProblem);
+        if (keyProblem is not null || key is null)
         {
-            return Problems.Validation("Idempotency-Key", "header is required: a unique key per operation, reused only to retry it");
+            return keyProblem!;
         }
         TBody? body;
         try

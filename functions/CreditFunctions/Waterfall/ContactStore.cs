@@ -64,6 +64,7 @@ public sealed class ContactRecord : ITableEntity
 public sealed class ContactStore(TableClient table)
 {
     internal const string RowPrefix = "c|";
+    private const string RequestPrefix = "k|";
 
     /// <summary>The underlying table.</summary>
     public TableClient Table { get; } = table;
@@ -91,6 +92,34 @@ public sealed class ContactStore(TableClient table)
     public Task RecordVerificationAsync(string teamId, string personId, string status, DateTimeOffset at, CancellationToken cancellationToken = default) =>
         MergeAsync(teamId, personId, cancellationToken,
             (nameof(ContactRecord.EmailVerification), status), (nameof(ContactRecord.EmailVerifiedAt), at));
+
+    /// <summary>
+    /// Claims <paramref name="idempotencyKey"/> for a request with <paramref name="fingerprint"/>: true when the key is
+    /// new or was claimed by the same request before (a retry), false when another request holds it. The claim is an
+    /// insert, so two racing requests with one key cannot both win.
+    /// </summary>
+    public async Task<(bool Same, string? StoredResult)> ClaimRequestAsync(string teamId, string idempotencyKey, string fingerprint,
+        CancellationToken cancellationToken = default)
+    {
+        var rowKey = RequestPrefix + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(idempotencyKey)));
+        try
+        {
+            await Table.AddEntityAsync(new TableEntity(teamId, rowKey) { ["Fingerprint"] = fingerprint }, cancellationToken).ConfigureAwait(false);
+            return (true, null);
+        }
+        catch (RequestFailedException ex) when (ex.Status == 409)
+        {
+            var stored = await Table.GetEntityOrNullAsync<TableEntity>(teamId, rowKey, cancellationToken).ConfigureAwait(false);
+            return stored?.GetString("Fingerprint") == fingerprint ? (true, stored.GetString("Result")) : (false, null);
+        }
+    }
+
+    /// <summary>Stores the first result of a claimed request, answered again to a retry without redoing its work.</summary>
+    public Task<Response> SaveRequestResultAsync(string teamId, string idempotencyKey, string result, CancellationToken cancellationToken = default)
+    {
+        var rowKey = RequestPrefix + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(idempotencyKey)));
+        return Table.UpsertEntityAsync(new TableEntity(teamId, rowKey) { ["Result"] = result }, TableUpdateMode.Merge, cancellationToken);
+    }
 
     // A merge writes only the values given: a null leaves what is stored untouched.
     private Task<Response> MergeAsync(string teamId, string personId, CancellationToken cancellationToken, params (string Name, object? Value)[] values)

@@ -22,6 +22,16 @@ public sealed class ReverifyService(LedgerService ledger, ContactStore contacts,
     /// <summary>Re-verifies; null when the team has no stored email for the person.</summary>
     public async Task<ReverifyResult?> ReverifyAsync(string teamId, string userId, string personId, string idempotencyKey, CancellationToken cancellationToken)
     {
+        var (same, stored) = await contacts.ClaimRequestAsync(teamId, "reverify:" + idempotencyKey, personId, cancellationToken).ConfigureAwait(false);
+        if (!same)
+        {
+            throw new IdempotencyKeyReusedException();
+        }
+        if (stored is not null)
+        {
+            // A retry: its first result, and no vendor is called again.
+            return System.Text.Json.JsonSerializer.Deserialize<ReverifyResult>(stored, System.Text.Json.JsonSerializerOptions.Web);
+        }
         var contact = personId.StartsWith("p_", StringComparison.Ordinal) && personId.Length <= 40
             ? await contacts.GetAsync(teamId, personId, cancellationToken).ConfigureAwait(false)
             : null;
@@ -61,6 +71,9 @@ public sealed class ReverifyService(LedgerService ledger, ContactStore contacts,
                 .ConfigureAwait(false);
             refundLine = refund.Status == LedgerStatus.Refunded ? refund.LineId : null;
         }
-        return new ReverifyResult("verified", personId, email, status, charge.Status == LedgerStatus.Charged ? charge.Amount.Value : 0m, refundLine);
+        var result = new ReverifyResult("verified", personId, email, status, charge.Status == LedgerStatus.Charged ? charge.Amount.Value : 0m, refundLine);
+        await contacts.SaveRequestResultAsync(teamId, "reverify:" + idempotencyKey,
+            System.Text.Json.JsonSerializer.Serialize(result, System.Text.Json.JsonSerializerOptions.Web), cancellationToken).ConfigureAwait(false);
+        return result;
     }
 }

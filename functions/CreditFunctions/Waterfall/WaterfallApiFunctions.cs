@@ -30,6 +30,11 @@ public sealed class WaterfallApiFunctions(ApiGate gate, WaterfallService waterfa
         CancellationToken ct) =>
         gate.RunAsync(request, async caller =>
         {
+            var key = IdempotencyKeys.Read(request, required: false, out var keyProblem);
+            if (keyProblem is not null)
+            {
+                return keyProblem;
+            }
             var (body, error) = await ReadAsync<RevealBody>(request.HttpContext, ct);
             if (error is not null)
             {
@@ -60,12 +65,16 @@ public sealed class WaterfallApiFunctions(ApiGate gate, WaterfallService waterfa
             }
             try
             {
-                var (runId, person) = await waterfall.RevealAsync(caller.TeamId, caller.UserId, body.Person!, data, IdempotencyKey(request.HttpContext), ct);
+                var (runId, person) = await waterfall.RevealAsync(caller.TeamId, caller.UserId, body.Person!, data, key, ct);
                 return Results.Ok(new { runId, personId = person.PersonId, email = person.Email, phone = person.Mobile });
             }
             catch (WaterfallRefusedException refused)
             {
                 return InsufficientCredits(refused);
+            }
+            catch (IdempotencyKeyReusedException)
+            {
+                return Problems.IdempotencyKeyReused();
             }
         });
 
@@ -75,6 +84,11 @@ public sealed class WaterfallApiFunctions(ApiGate gate, WaterfallService waterfa
         [DurableClient] DurableTaskClient durable, CancellationToken ct) =>
         gate.RunAsync(request, async caller =>
         {
+            var key = IdempotencyKeys.Read(request, required: false, out var keyProblem);
+            if (keyProblem is not null)
+            {
+                return keyProblem;
+            }
             var (body, error) = await ReadAsync<WaterfallBody>(request.HttpContext, ct);
             if (error is not null)
             {
@@ -106,12 +120,16 @@ public sealed class WaterfallApiFunctions(ApiGate gate, WaterfallService waterfa
             try
             {
                 var runId = await waterfall.StartAsync(durable, caller.TeamId, caller.UserId, people!, data, ChargePlan.ApiWaterfall, body.WebhookUrl,
-                    IdempotencyKey(request.HttpContext), ct);
+                    key, ct);
                 return Accepted(request, caller.TeamId, runId);
             }
             catch (WaterfallRefusedException refused)
             {
                 return InsufficientCredits(refused);
+            }
+            catch (IdempotencyKeyReusedException)
+            {
+                return Problems.IdempotencyKeyReused();
             }
         });
 
@@ -146,11 +164,20 @@ public sealed class WaterfallApiFunctions(ApiGate gate, WaterfallService waterfa
         string id, CancellationToken ct) =>
         gate.RunAsync(request, async caller =>
         {
-            if (IdempotencyKey(request.HttpContext) is not { } key)
+            var key = IdempotencyKeys.Read(request, required: true, out var keyProblem);
+            if (keyProblem is not null || key is null)
             {
-                return Problems.Validation("Idempotency-Key", "The header is required: re-verification is charged.");
+                return keyProblem!;
             }
-            var result = await reverify.ReverifyAsync(caller.TeamId, caller.UserId, id, key, ct);
+            ReverifyResult? result;
+            try
+            {
+                result = await reverify.ReverifyAsync(caller.TeamId, caller.UserId, id, key, ct);
+            }
+            catch (IdempotencyKeyReusedException)
+            {
+                return Problems.IdempotencyKeyReused();
+            }
             return result switch
             {
                 null => Problems.NotFound($"No stored email for person '{id}' in this team."),
@@ -350,8 +377,6 @@ public sealed class WaterfallApiFunctions(ApiGate gate, WaterfallService waterfa
                 ["creditType"] = refused.CreditType, ["needed"] = refused.Needed.Value, ["available"] = refused.Available.Value,
             });
 
-    private static string? IdempotencyKey(HttpContext http) =>
-        http.Request.Headers["Idempotency-Key"].FirstOrDefault() is { Length: > 0 and <= 200 } key ? key : null;
 
     private static async Task<(T? Body, IResult? Error)> ReadAsync<T>(HttpContext http, CancellationToken ct) where T : class
     {

@@ -106,6 +106,9 @@ public sealed record WaterfallRun
     /// <summary>Whether found emails are verified.</summary>
     public bool VerifyEmails { get; init; } = true;
 
+    /// <summary>A hash of the request that started the run: the same Idempotency-Key with another request is refused.</summary>
+    public string? RequestFingerprint { get; init; }
+
     /// <summary>The orchestration instance id of a run: team and run id, so a team only ever reaches its own runs.</summary>
     public static string InstanceIdFor(string teamId, string runId) => $"wf:{teamId}:{runId}";
 }

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json;
 using CreditFunctions.Ledger;
 using CreditFunctions.Providers;
 using Microsoft.DurableTask.Client;
@@ -19,6 +20,9 @@ public sealed class WaterfallRefusedException(string creditType, Credits needed,
     /// <summary>What was available.</summary>
     public Credits Available { get; } = available;
 }
+
+/// <summary>The Idempotency-Key was used before with another request: nothing was started, held or charged.</summary>
+public sealed class IdempotencyKeyReusedException() : Exception("The Idempotency-Key was used with another request.");
 
 /// <summary>
 /// Starts waterfalls: checks the balance (402 before any provider is called), holds a bulk run's maximum cost, and
@@ -48,12 +52,13 @@ public sealed class WaterfallService(LedgerService ledger, EnrichmentSettingsSto
         var persons = people.Select((p, i) => new WaterfallPerson(i, WaterfallPerson.IdFor(p), p.Normalize())).ToList();
         // The reads a start needs do not depend on each other: one round trip instead of four (a repeated key wastes
         // three reads, and starts nothing).
-        var existing = durable.GetInstanceAsync(instanceId, cancellation: cancellationToken);
+        var fingerprint = Fingerprint(persons.Select(p => p.Input), data, plan, webhookUrl);
+        var existing = durable.GetInstanceAsync(instanceId, getInputsAndOutputs: true, cancellationToken);
         var teamSettings = settings.GetAsync(teamId, cancellationToken);
         await Task.WhenAll(existing, teamSettings).ConfigureAwait(false);
-        if (await existing.ConfigureAwait(false) is not null)
+        if (await existing.ConfigureAwait(false) is { } started)
         {
-            return runId;
+            return started.ReadInputAs<WaterfallRun>()?.RequestFingerprint == fingerprint ? runId : throw new IdempotencyKeyReusedException();
         }
         var team = await teamSettings.ConfigureAwait(false);
         var holds = await HoldAsync(teamId, userId, runId, persons.Count, data, plan, cancellationToken).ConfigureAwait(false);
@@ -61,6 +66,7 @@ public sealed class WaterfallService(LedgerService ledger, EnrichmentSettingsSto
         {
             RunId = runId, TeamId = teamId, UserId = userId, Data = data, People = persons, Plan = plan, HoldIds = holds, WebhookUrl = webhookUrl,
             EmailProviders = team.EmailProviders, MobileProviders = team.MobileProviders, Verifier = team.Verifier, VerifyEmails = team.VerifyEmails,
+            RequestFingerprint = fingerprint,
         };
         try
         {
@@ -93,6 +99,12 @@ public sealed class WaterfallService(LedgerService ledger, EnrichmentSettingsSto
             ? Guid.NewGuid().ToString("N")
             : Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(teamId + "\n" + idempotencyKey)))[..32];
         var who = new WaterfallPerson(0, WaterfallPerson.IdFor(person), person.Normalize());
+        if (idempotencyKey is not null
+            && !(await contacts.ClaimRequestAsync(teamId, "reveal:" + idempotencyKey, Fingerprint([who.Input], data, ChargePlan.Reveal, null), cancellationToken)
+                .ConfigureAwait(false)).Same)
+        {
+            throw new IdempotencyKeyReusedException();
+        }
         var teamSettings = settings.GetAsync(teamId, cancellationToken);
         var contact = contacts.GetAsync(teamId, who.PersonId, cancellationToken);
         var balances = ledger.GetBalancesAsync(teamId, cancellationToken);
@@ -121,6 +133,10 @@ public sealed class WaterfallService(LedgerService ledger, EnrichmentSettingsSto
     /// <summary>The run's state, or null when the team has no such run.</summary>
     public static Task<OrchestrationMetadata?> GetAsync(DurableTaskClient durable, string teamId, string runId, CancellationToken cancellationToken) =>
         IsRunId(runId) ? (durable ?? throw new ArgumentNullException(nameof(durable))).GetInstanceAsync(WaterfallRun.InstanceIdFor(teamId, runId), getInputsAndOutputs: true, cancellationToken) : Task.FromResult<OrchestrationMetadata?>(null);
+
+    /// <summary>What makes two requests the same request: the people as normalised, the data, the plan and the webhook.</summary>
+    private static string Fingerprint(IEnumerable<PersonInput> people, IReadOnlyList<string> data, ChargePlan plan, string? webhookUrl) =>
+        Convert.ToHexStringLower(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(new { people, data, plan, webhookUrl }, JsonSerializerOptions.Web)));
 
     private static bool IsRunId(string runId) => runId is { Length: 32 } && runId.All(char.IsAsciiHexDigitLower);
 
@@ -156,6 +172,11 @@ public sealed class WaterfallService(LedgerService ledger, EnrichmentSettingsSto
             {
                 Description = $"Waterfall of {count} people ({item})", RelatedRecord = "waterfall:" + runId,
             }).ConfigureAwait(false);
+            if (result.Status == LedgerStatus.ExistsWithDifferentParameters)
+            {
+                // Another request with this key (and other people) placed the run's hold first.
+                throw new IdempotencyKeyReusedException();
+            }
             if (result.Status == LedgerStatus.InsufficientCredits)
             {
                 // Nothing half-done: release what this request already held.
