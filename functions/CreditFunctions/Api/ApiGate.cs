@@ -23,7 +23,7 @@ public enum ApiAccess
 /// functions (403), then runs the function's handler with the <see cref="CallerContext"/>. The caller is also set as
 /// the request's user.
 /// </summary>
-public sealed class ApiGate(ApiKeyAuthenticator keys, ILogger<ApiGate> logger)
+public sealed partial class ApiGate(ApiKeyAuthenticator keys, ILogger<ApiGate> logger)
 {
     private const string BearerPrefix = "Bearer ";
     private const string Realm = "creditfunctions";
@@ -56,7 +56,25 @@ public sealed class ApiGate(ApiKeyAuthenticator keys, ILogger<ApiGate> logger)
         {
             return new HttpResultAction(forbidden);
         }
-        return new HttpResultAction(await handler(caller).ConfigureAwait(false));
+        try
+        {
+            return new HttpResultAction(await handler(caller).ConfigureAwait(false));
+        }
+        catch (Ledger.LedgerUnavailableException)
+        {
+            request.HttpContext.Response.Headers.RetryAfter = "1";
+            return new HttpResultAction(Problems.Create(StatusCodes.Status503ServiceUnavailable, "ledger-unavailable", "The ledger is briefly unavailable.",
+                "Nothing is known to have changed; retry with the same Idempotency-Key."));
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !request.HttpContext.RequestAborted.IsCancellationRequested)
+        {
+            // One answer for every unexpected failure: a problem with a trace id to quote, nothing internal.
+            var traceId = System.Diagnostics.Activity.Current?.TraceId.ToString() ?? request.HttpContext.TraceIdentifier;
+            Log.Unexpected(logger, request.Path, traceId, ex);
+            return new HttpResultAction(Problems.Create(StatusCodes.Status500InternalServerError, "internal-error", "Something went wrong on our side.",
+                "Nothing is known to have changed; retry with the same Idempotency-Key, or quote the trace id.",
+                new Dictionary<string, object?> { ["traceId"] = traceId }));
+        }
     }
 
     private async Task<(CallerContext? Caller, IResult? Failure)> AuthenticateAsync(HttpRequest request)
@@ -87,6 +105,12 @@ public sealed class ApiGate(ApiKeyAuthenticator keys, ILogger<ApiGate> logger)
             AuthLog.Refused(logger, check.Status);
         }
         return (null, Challenge(request, presented: true));
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 1201, Level = LogLevel.Error, Message = "Unexpected failure on {Path} (trace {TraceId})")]
+        public static partial void Unexpected(ILogger logger, string path, string traceId, Exception exception);
     }
 
     private static IResult Challenge(HttpRequest request, bool presented)

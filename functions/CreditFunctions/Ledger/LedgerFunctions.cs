@@ -149,16 +149,20 @@ public sealed class LedgerFunctions(LedgerService ledger, Catalog catalog, TeamS
         {
             return keyProblem!;
         }
+        var (bytes, tooLarge) = await RequestBody.ReadAsync(http.Request, RequestBody.LimitBytesDefault, http.RequestAborted);
+        if (tooLarge is not null)
+        {
+            return tooLarge;
+        }
         TBody? body;
         try
         {
-            body = http.Request.ContentLength is 0 || (http.Request.ContentLength is null && http.Request.Headers.ContentType.Count == 0)
-                ? new TBody()
-                : await JsonSerializer.DeserializeAsync<TBody>(http.Request.Body, s_json, http.RequestAborted) ?? new TBody();
+            body = bytes!.Length == 0 ? new TBody() : JsonSerializer.Deserialize<TBody>(bytes, s_json) ?? new TBody();
         }
         catch (JsonException ex)
         {
-            return Problems.Validation(ex.Path is { Length: > 2 } path ? path.TrimStart('$', '.') : "body", "is not valid JSON of the expected shape");
+            var (field, message) = RequestBody.Describe(ex);
+            return Problems.Validation(field, message);
         }
         try
         {

@@ -64,15 +64,20 @@ public sealed class OrchestrationFunctions(ApiGate gate, WaterfallService waterf
             }
             if (HttpMethods.IsDelete(request.Method))
             {
+                if (await FindAsync(durable, caller, instanceId, ct) is null)
+                {
+                    return NotFound(instanceId);
+                }
                 var purged = await durable.PurgeInstanceAsync(instanceId, cancellation: ct);
                 return purged.PurgedInstanceCount > 0 ? Results.Ok(new { instancesDeleted = purged.PurgedInstanceCount }) : NotFound(instanceId);
             }
-            var state = await durable.GetInstanceAsync(instanceId, getInputsAndOutputs: true, ct);
+            var state = await FindAsync(durable, caller, instanceId, ct);
             if (state is null)
             {
                 return NotFound(instanceId);
             }
-            var showInput = !bool.TryParse(request.Query["showInput"], out var show) || show;
+            // A run's input carries people's data: shown only when asked for.
+            var showInput = bool.TryParse(request.Query["showInput"], out var show) && show;
             var body = Results.Json(new
             {
                 name = state.Name,
@@ -153,8 +158,31 @@ public sealed class OrchestrationFunctions(ApiGate gate, WaterfallService waterf
             return Results.Accepted();
         });
 
-    private static async Task<OrchestrationMetadata?> FindAsync(DurableTaskClient durable, CallerContext caller, string instanceId, CancellationToken ct) =>
-        BelongsTo(instanceId, caller.TeamId) ? await durable.GetInstanceAsync(instanceId, getInputsAndOutputs: true, ct).ConfigureAwait(false) : null;
+    /// <summary>The run, when the caller may see it: a run of the caller's team, and for a member one they started.</summary>
+    private static async Task<OrchestrationMetadata?> FindAsync(DurableTaskClient durable, CallerContext caller, string instanceId, CancellationToken ct)
+    {
+        if (!BelongsTo(instanceId, caller.TeamId)
+            || await durable.GetInstanceAsync(instanceId, getInputsAndOutputs: true, ct).ConfigureAwait(false) is not { } state)
+        {
+            return null;
+        }
+        return caller.IsAdmin || StartedBy(state) == caller.UserId ? state : null;
+    }
+
+    private static string? StartedBy(OrchestrationMetadata state)
+    {
+        try
+        {
+            return state.ReadInputAs<StartedByInput>()?.UserId;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>What every team run's input carries: the user who started it.</summary>
+    private sealed record StartedByInput(string? UserId);
 
     private static string? Reason(HttpRequest request) => request.Query["reason"] is { Count: > 0 } reason ? reason.ToString() : null;
 

@@ -144,7 +144,12 @@ public sealed class WaterfallApiFunctions(ApiGate gate, WaterfallService waterfa
             {
                 return Problems.NotFound($"No waterfall run '{id}' in this team.");
             }
-            var output = state.IsCompleted ? state.ReadOutputAs<WaterfallOutput>() : null;
+            if (!caller.IsAdmin && state.ReadInputAs<WaterfallRun>()?.UserId != caller.UserId)
+            {
+                // A member sees only their own runs.
+                return Problems.NotFound($"No waterfall run '{id}' in this team.");
+            }
+            var output = state.RuntimeStatus == OrchestrationRuntimeStatus.Completed ? state.ReadOutputAs<WaterfallOutput>() : null;
             return Results.Ok(new
             {
                 id,
@@ -378,20 +383,25 @@ public sealed class WaterfallApiFunctions(ApiGate gate, WaterfallService waterfa
             });
 
 
+    /// <summary>A bulk request of 1,000 people fits in well under 1 MiB; every other body in 64 KiB.</summary>
+    private const int BulkBodyLimitBytes = 1024 * 1024;
+
     private static async Task<(T? Body, IResult? Error)> ReadAsync<T>(HttpContext http, CancellationToken ct) where T : class
     {
-        if (http.Request.ContentLength > 4 * 1024 * 1024)
+        var (bytes, tooLarge) = await RequestBody.ReadAsync(http.Request, typeof(T) == typeof(WaterfallBody) ? BulkBodyLimitBytes : RequestBody.LimitBytesDefault, ct);
+        if (tooLarge is not null)
         {
-            return (null, Problems.Validation("body", "At most 4 MiB."));
+            return (null, tooLarge);
         }
         try
         {
-            var body = await JsonSerializer.DeserializeAsync<T>(http.Request.Body, s_json, ct);
+            var body = bytes!.Length == 0 ? null : JsonSerializer.Deserialize<T>(bytes, s_json);
             return body is null ? (null, Problems.Validation("body", "A JSON object is required.")) : (body, null);
         }
         catch (JsonException ex)
         {
-            return (null, Problems.Validation(ex.Path is { Length: > 2 } path ? path.TrimStart('$', '.') : "body", "Not valid here: " + ex.Message.Split('.')[0] + "."));
+            var (field, message) = RequestBody.Describe(ex);
+            return (null, Problems.Validation(field, message));
         }
     }
 

@@ -61,7 +61,9 @@ public sealed class WaterfallService(LedgerService ledger, EnrichmentSettingsSto
             return started.ReadInputAs<WaterfallRun>()?.RequestFingerprint == fingerprint ? runId : throw new IdempotencyKeyReusedException();
         }
         var team = await teamSettings.ConfigureAwait(false);
-        var holds = await HoldAsync(teamId, userId, runId, persons.Count, data, plan, cancellationToken).ConfigureAwait(false);
+        // From the first hold on, the start runs to its end whatever the client does: a disconnect must neither leave
+        // holds without a run nor a run half-scheduled.
+        var holds = await HoldAsync(teamId, userId, runId, persons.Count, data, plan, CancellationToken.None).ConfigureAwait(false);
         var run = new WaterfallRun
         {
             RunId = runId, TeamId = teamId, UserId = userId, Data = data, People = persons, Plan = plan, HoldIds = holds, WebhookUrl = webhookUrl,
@@ -71,7 +73,7 @@ public sealed class WaterfallService(LedgerService ledger, EnrichmentSettingsSto
         try
         {
             await durable.ScheduleNewOrchestrationInstanceAsync(WaterfallFunctions.OrchestratorName, run, new Microsoft.DurableTask.StartOrchestrationOptions { InstanceId = instanceId },
-                cancellationToken).ConfigureAwait(false);
+                CancellationToken.None).ConfigureAwait(false);
         }
         catch
         {
