@@ -80,22 +80,41 @@ public sealed class LedgerFunctions(LedgerService ledger, Catalog catalog, TeamS
     }
 
     [Function("credits-holds")]
-    public Task<IActionResult> PlaceHoldAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = CreditsRoute + "/holds")] HttpRequest request) =>
-        gate.RunAsync(request, caller => WriteAsync<HoldBody>(request.HttpContext, (body, key) =>
-            ledger.PlaceHoldAsync(new HoldRequest(caller.TeamId, caller.UserId, body.Feature ?? string.Empty, body.Action ?? string.Empty,
-                body.Amount ?? Credits.Zero, body.ExpiresAt ?? default, key) { Description = body.Description, RelatedRecord = body.RelatedRecord })));
+    public Task<IActionResult> HoldsAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", "post", Route = CreditsRoute + "/holds")] HttpRequest request,
+        CancellationToken ct) =>
+        HttpMethods.IsGet(request.Method)
+            ? gate.RunAsync(request, async caller =>
+            {
+                var limit = 100;
+                if (request.Query["limit"] is { Count: > 0 } l && (!int.TryParse(l.ToString(), CultureInfo.InvariantCulture, out limit) || limit is < 1 or > 1000))
+                {
+                    return Problems.Validation("limit", "must be a whole number from 1 to 1000");
+                }
+                // A member sees the holds they placed; an admin all of the team's.
+                return Results.Ok(new { holds = await ledger.ListOpenHoldsAsync(caller.TeamId, caller.VisibleUserId, limit, ct) });
+            })
+            : gate.RunAsync(request, caller => WriteAsync<HoldBody>(request.HttpContext, (body, key) =>
+                ledger.PlaceHoldAsync(new HoldRequest(caller.TeamId, caller.UserId, body.Feature ?? string.Empty, body.Action ?? string.Empty,
+                    body.Amount ?? Credits.Zero, body.ExpiresAt ?? default, key) { Description = body.Description, RelatedRecord = body.RelatedRecord })));
 
     [Function("credits-hold-capture")]
     public Task<IActionResult> CaptureHoldAsync(
         [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = CreditsRoute + "/holds/{holdId}/capture")] HttpRequest request, string holdId) =>
-        gate.RunAsync(request, caller => WriteAsync<CaptureBody>(request.HttpContext, (body, key) =>
+        gate.RunAsync(request, async caller => await MayControlAsync(caller, holdId) ?? await WriteAsync<CaptureBody>(request.HttpContext, (body, key) =>
             ledger.CaptureHoldAsync(new CaptureRequest(caller.TeamId, caller.UserId, holdId, body.Amount ?? throw new LedgerValidationException("amount", "is required"), key))));
 
     [Function("credits-hold-void")]
     public Task<IActionResult> VoidHoldAsync(
         [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = CreditsRoute + "/holds/{holdId}/void")] HttpRequest request, string holdId) =>
-        gate.RunAsync(request, caller => WriteAsync<VoidBody>(request.HttpContext, (_, key) =>
+        gate.RunAsync(request, async caller => await MayControlAsync(caller, holdId) ?? await WriteAsync<VoidBody>(request.HttpContext, (_, key) =>
             ledger.VoidHoldAsync(new VoidRequest(caller.TeamId, caller.UserId, holdId, key))));
+
+    /// <summary>Null when the caller may capture or void the hold (its creator or an admin; an unknown hold is left to
+    /// the ledger's 404); otherwise the 403.</summary>
+    private async Task<IResult?> MayControlAsync(CallerContext caller, string holdId) =>
+        !caller.IsAdmin && await ledger.GetHoldAsync(caller.TeamId, holdId).ConfigureAwait(false) is { } hold && hold.UserId != caller.UserId
+            ? Problems.Forbidden("Only the member who placed the hold, or an admin, may capture or void it.")
+            : null;
 
     [Function("credits-usage")]
     public Task<IActionResult> UsageAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = CreditsRoute + "/usage")] HttpRequest request,

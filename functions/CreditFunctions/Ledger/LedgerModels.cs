@@ -211,3 +211,28 @@ public sealed record CaptureRequest(string TeamId, string UserId, string HoldId,
 /// <param name="HoldId">The hold.</param>
 /// <param name="IdempotencyKey">The identity of this void.</param>
 public sealed record VoidRequest(string TeamId, string UserId, string HoldId, string IdempotencyKey);
+
+/// <summary>A hold as the API shows it.</summary>
+/// <param name="HoldId">The hold.</param>
+/// <param name="State"><c>open</c>, <c>captured</c>, <c>voided</c> or <c>expired</c> (an open hold past its expiry).</param>
+/// <param name="CreditType">What it reserves.</param>
+/// <param name="Amount">What it reserved when placed.</param>
+/// <param name="Drawn">What charges drawn from it have taken.</param>
+/// <param name="Remaining">What it still reserves (0 once settled or expired).</param>
+/// <param name="ExpiresAt">When it releases by itself.</param>
+/// <param name="CreatedAt">When it was placed.</param>
+/// <param name="Feature">The feature it is for.</param>
+/// <param name="Action">The action it is for.</param>
+/// <param name="UserId">Who placed it: only they or an admin may capture or void it.</param>
+/// <param name="Description">Its description.</param>
+public sealed record HoldView(string HoldId, string State, string CreditType, Credits Amount, Credits Drawn, Credits Remaining, DateTimeOffset ExpiresAt,
+    DateTimeOffset CreatedAt, string Feature, string Action, string UserId, string? Description)
+{
+    internal static HoldView From(HoldRow row, DateTimeOffset now)
+    {
+        var open = row.State == HoldStates.Open && row.ExpiresAt > now;
+        var state = row.State == HoldStates.Open && !open ? "expired" : row.State;
+        return new HoldView(row.HoldId, state, row.CreditType, new Credits(row.Amount), new Credits(row.Drawn), new Credits(open ? row.Remaining : 0),
+            row.ExpiresAt, row.CreatedAt, row.Feature, row.Action, row.UserId, row.Description);
+    }
+}

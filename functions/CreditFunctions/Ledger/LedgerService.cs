@@ -150,6 +150,27 @@ public sealed partial class LedgerService
     }
 
     /// <summary>Captures part or all of what is left of an open hold (charged under the hold's action); releases the rest.</summary>
+    /// <summary>A hold of the team as the API shows it, or null when the team has none with this id.</summary>
+    public async Task<HoldView?> GetHoldAsync(string teamId, string holdId, CancellationToken cancellationToken = default) =>
+        await _store.GetHoldAsync(teamId, holdId, cancellationToken).ConfigureAwait(false) is { } row ? HoldView.From(row, _clock.GetUtcNow()) : null;
+
+    /// <summary>The team's open holds (only <paramref name="userId"/>'s when given), soonest expiry first, at most
+    /// <paramref name="limit"/>. A hold past its expiry is not open.</summary>
+    public async Task<IReadOnlyList<HoldView>> ListOpenHoldsAsync(string teamId, string? userId, int limit, CancellationToken cancellationToken = default)
+    {
+        var now = _clock.GetUtcNow();
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {teamId} and RowKey ge {"H|"} and RowKey lt {"H}"} and State eq {HoldStates.Open}");
+        var open = new List<HoldView>();
+        await foreach (var row in _store.Table.QueryAsync<HoldRow>(filter, cancellationToken: cancellationToken).ConfigureAwait(false))
+        {
+            if (row.ExpiresAt > now && (userId is null || row.UserId == userId))
+            {
+                open.Add(HoldView.From(row, now));
+            }
+        }
+        return [.. open.OrderBy(h => h.ExpiresAt).Take(limit)];
+    }
+
     public Task<LedgerResult> CaptureHoldAsync(CaptureRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);

@@ -194,6 +194,33 @@ public sealed class LedgerApiTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task A_hold_is_controlled_by_its_creator_or_an_admin_and_members_list_only_their_own()
+    {
+        var (app, team, admin, bob, _) = await StartWithOperatorAsync(azurite);
+        await using var running = app;
+        var eve = (await app.NewKeyAsync(team, "eve", "member")).Key;
+        var expiresAt = DateTimeOffset.UtcNow.AddHours(1);
+        var bobs = (await JsonAsync(await PostAsync(app, "/api/v1/credits/holds", bob, new { feature = "enrichment", action = "csv_validate", amount = 2, expiresAt })))
+            .GetProperty("holdId").GetString();
+        var admins = (await JsonAsync(await PostAsync(app, "/api/v1/credits/holds", admin, new { feature = "enrichment", action = "csv_validate", amount = 1, expiresAt })))
+            .GetProperty("holdId").GetString();
+
+        Assert.Equal(HttpStatusCode.Forbidden, (await PostAsync(app, $"/api/v1/credits/holds/{bobs}/void", eve, null)).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await PostAsync(app, $"/api/v1/credits/holds/{bobs}/capture", eve, new { amount = 1 })).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await PostAsync(app, $"/api/v1/credits/holds/{admins}/void", bob, null)).StatusCode);
+        Assert.Equal(7m, await AvailableAsync(app, admin, "email"));
+        string?[] Ids(System.Text.Json.JsonElement list) => [.. list.GetProperty("holds").EnumerateArray().Select(h => h.GetProperty("holdId").GetString())];
+        Assert.Equal(bobs, Assert.Single(Ids(await JsonAsync(await app.GetAsync("/api/v1/credits/holds", bob)))));
+        Assert.Empty(Ids(await JsonAsync(await app.GetAsync("/api/v1/credits/holds", eve))));
+        Assert.Equal(2, Ids(await JsonAsync(await app.GetAsync("/api/v1/credits/holds", admin))).Length);
+
+        Assert.Equal(HttpStatusCode.Created, (await PostAsync(app, $"/api/v1/credits/holds/{bobs}/void", admin, null)).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await PostAsync(app, $"/api/v1/credits/holds/{admins}/capture", admin, new { amount = 1 })).StatusCode);
+        Assert.Empty(Ids(await JsonAsync(await app.GetAsync("/api/v1/credits/holds", admin))));
+        Assert.Equal(9m, await AvailableAsync(app, admin, "email"));
+    }
+
+    [Fact]
     public async Task A_write_without_an_idempotency_key_is_400_naming_the_header()
     {
         var (app, admin, _) = await StartAsync(azurite);
