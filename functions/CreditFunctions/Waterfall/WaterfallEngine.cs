@@ -14,8 +14,8 @@ namespace CreditFunctions.Waterfall;
 /// key prefix, the person's index and the data, so a repeat charges nothing more and answers the first result (its
 /// data may come from another provider the second time; what was charged stays what it was).
 /// </remarks>
-public sealed class WaterfallEngine(LedgerService ledger, ContactStore contacts, ProviderCaller providers, EnrichmentSettingsStore settings,
-    TimeProvider clock)
+public sealed class WaterfallEngine(LedgerService ledger, ContactStore contacts, ContactIdentity identity, ProviderCaller providers,
+    EnrichmentSettingsStore settings, TimeProvider clock)
 {
     /// <summary>People of one chunk looked up at once; each person's providers are asked one after another.</summary>
     public const int PeopleInFlightMax = 32;
@@ -43,10 +43,19 @@ public sealed class WaterfallEngine(LedgerService ledger, ContactStore contacts,
 
     private async Task<PersonResult> RunPersonAsync(WaterfallRun run, EnrichmentSettings team, WaterfallPerson person, string prefix, CancellationToken ct)
     {
+        // The same person however the request spells them: a known identifier picks the team's contact.
+        if (await identity.ResolveAsync(run.TeamId, ContactIdentity.IdentifiersOf(person.Input), ct).ConfigureAwait(false) is { } known)
+        {
+            person = person with { PersonId = known };
+        }
         var contact = await contacts.GetAsync(run.TeamId, person.PersonId, ct).ConfigureAwait(false);
         var email = run.Data.Contains(WaterfallData.Email) ? FindAsync(run, team, person, contact, WaterfallData.Email, prefix, ct) : Task.FromResult<DataResult?>(null);
         var mobile = run.Data.Contains(WaterfallData.Mobile) ? FindAsync(run, team, person, contact, WaterfallData.Mobile, prefix, ct) : Task.FromResult<DataResult?>(null);
-        return new PersonResult(person.Index, person.PersonId, await email.ConfigureAwait(false), await mobile.ConfigureAwait(false));
+        var (emailResult, mobileResult) = (await email.ConfigureAwait(false), await mobile.ConfigureAwait(false));
+        // What was learned about the contact is linked to it, so the next request that brings any of it finds it.
+        await identity.LinkAsync(run.TeamId, person.PersonId, ContactIdentity.IdentifiersOf(person.Input, emailResult?.Value, mobileResult?.Value), ct)
+            .ConfigureAwait(false);
+        return new PersonResult(person.Index, person.PersonId, emailResult, mobileResult);
     }
 
     private async Task<DataResult?> FindAsync(WaterfallRun run, EnrichmentSettings team, WaterfallPerson person, ContactRecord? contact, string data,
@@ -94,7 +103,12 @@ public sealed class WaterfallEngine(LedgerService ledger, ContactStore contacts,
                 }
             }
             tried.Add(new ProviderAttempt(provider, "hit", verification));
-            var charge = await ChargeAsync(run, person, data, value, provider, verification, holdId, key, ct).ConfigureAwait(false);
+            // The email or number found may be a known contact's: then it is that contact, whose data the team may own.
+            var subject = ContactIdentity.ForFound(data, value) is { } found
+                && await identity.ResolveAsync(run.TeamId, [found], ct).ConfigureAwait(false) is { } owner && owner != person.PersonId
+                ? person with { PersonId = owner }
+                : person;
+            var charge = await ChargeAsync(run, subject, data, value, provider, verification, holdId, key, ct).ConfigureAwait(false);
             return charge.Status is "found" or "already_owned"
                 ? new DataResult { Status = charge.Status, Value = value, Provider = provider, Verification = verification, Credits = charge.Credits, LineId = charge.LineId, Tried = tried }
                 : new DataResult { Status = charge.Status, Tried = tried };

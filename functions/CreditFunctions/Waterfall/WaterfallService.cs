@@ -30,8 +30,8 @@ public sealed class IdempotencyKeyReusedException() : Exception("The Idempotency
 /// single reveal runs in the request through <see cref="WaterfallEngine"/>: an orchestration would add its own start,
 /// checkpoints and polling to an answer the caller waits for, for no durability a retried request does not already give.
 /// </summary>
-public sealed class WaterfallService(LedgerService ledger, EnrichmentSettingsStore settings, ContactStore contacts, WaterfallEngine engine,
-    TimeProvider clock)
+public sealed class WaterfallService(LedgerService ledger, EnrichmentSettingsStore settings, ContactStore contacts, ContactIdentity identity,
+    WaterfallEngine engine, TimeProvider clock)
 {
     /// <summary>Most people in one bulk request.</summary>
     public const int PeopleMax = 1000;
@@ -106,6 +106,10 @@ public sealed class WaterfallService(LedgerService ledger, EnrichmentSettingsSto
                 .ConfigureAwait(false)).Same)
         {
             throw new IdempotencyKeyReusedException();
+        }
+        if (await identity.ResolveAsync(teamId, ContactIdentity.IdentifiersOf(who.Input), cancellationToken).ConfigureAwait(false) is { } known)
+        {
+            who = who with { PersonId = known };
         }
         var teamSettings = settings.GetAsync(teamId, cancellationToken);
         var contact = contacts.GetAsync(teamId, who.PersonId, cancellationToken);

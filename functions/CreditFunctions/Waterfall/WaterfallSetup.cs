@@ -24,6 +24,7 @@ public static class WaterfallSetup
         services.AddSingleton(sp => new ContactStore(sp.GetRequiredService<TableServiceClient>().GetTableClient(tableName)));
         services.AddSingleton(sp => new EnrichmentSettingsStore(sp.GetRequiredService<TableServiceClient>().GetTableClient(tableName),
             sp.GetRequiredService<ProviderCatalog>(), SecretProtector.From(configuration, localKeyFile), configuration));
+        services.AddSingleton<ContactIdentity>();
         services.AddSingleton<WaterfallEngine>();
         services.AddSingleton<WaterfallService>();
         services.AddSingleton<ReverifyService>();
