@@ -45,7 +45,7 @@ public sealed class LedgerAuditorTests(AzuriteFixture azurite)
         var teams = new[] { "a1", "b2" };
         var history = new List<(string Team, string Key, object Request)>();
 
-        for (var i = 0; i < 2500; i++)
+        for (var i = 0; i < 10_000; i++)
         {
             if (i % 400 == 399)
             {
