@@ -36,8 +36,7 @@ public sealed class LedgerApiTests(AzuriteFixture azurite)
 
     private static async Task<(TestApp App, string Admin, string Member)> StartAsync(AzuriteFixture azurite, decimal email = 10)
     {
-        var (app, team, admin, member, _) = await StartWithOperatorAsync(azurite, email);
-        _ = team;
+        var (app, _, admin, member, _) = await StartWithOperatorAsync(azurite, email);
         return (app, admin, member);
     }
 
@@ -218,6 +217,21 @@ public sealed class LedgerApiTests(AzuriteFixture azurite)
         Assert.Equal(HttpStatusCode.Created, (await PostAsync(app, $"/api/v1/credits/holds/{admins}/capture", admin, new { amount = 1 })).StatusCode);
         Assert.Empty(Ids(await JsonAsync(await app.GetAsync("/api/v1/credits/holds", admin))));
         Assert.Equal(9m, await AvailableAsync(app, admin, "email"));
+    }
+
+    [Fact]
+    public async Task An_unknown_route_is_the_documented_not_found_problem_and_known_routes_are_not_shadowed()
+    {
+        var (app, admin, _) = await StartAsync(azurite);
+        await using var _ = app;
+
+        var unknown = await Problem.ReadAsync(await app.GetAsync("/api/v1/no/such/thing", admin));
+        var wrongMethod = await Problem.ReadAsync(await app.SendAsync(HttpMethod.Delete, "/api/v1/credits/balances", admin));
+
+        Assert.Equal(HttpStatusCode.NotFound, unknown.Status);
+        Assert.EndsWith("/not-found", unknown.Type, StringComparison.Ordinal);
+        Assert.EndsWith("/not-found", wrongMethod.Type, StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, (await app.GetAsync("/api/v1/credits/balances", admin)).StatusCode);
     }
 
     [Fact]

@@ -44,7 +44,6 @@ public sealed class RunSafetyTests(AzuriteFixture azurite, SandboxVendors sandbo
         var urls = await JsonAsync(started);
         var status = started.Headers.Location!.ToString();
         await ctx.WaitForRunAsync(status);
-        var instance = urls.GetProperty("statusQueryGetUri").GetString()!;
         var management = urls.GetProperty("purgeHistoryDeleteUri").GetString()!;
 
         Assert.Equal(HttpStatusCode.OK, (await ctx.App.GetAsync(status, bob)).StatusCode);
@@ -55,7 +54,6 @@ public sealed class RunSafetyTests(AzuriteFixture azurite, SandboxVendors sandbo
         Assert.Equal(System.Text.Json.JsonValueKind.Null, shown.GetProperty("input").ValueKind);
         var withInput = await JsonAsync(await ctx.App.GetAsync(management + "?showInput=true", bob));
         Assert.Equal(System.Text.Json.JsonValueKind.Object, withInput.GetProperty("input").ValueKind);
-        _ = instance;
     }
 
     [Fact]
