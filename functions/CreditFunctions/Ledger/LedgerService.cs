@@ -18,6 +18,10 @@ public sealed record LedgerOptions
     /// first). 1 turns group commit off: one transaction per operation, the benchmark's naive baseline.</summary>
     public int MaxOperationsPerCommit { get; init; } = 100;
 
+    /// <summary>Most operations of one team waiting to commit; default 10,000. Beyond it a write is refused as
+    /// <see cref="LedgerUnavailableException"/> (503 with <c>Retry-After</c>: retry with the same key).</summary>
+    public int IntakeMax { get; init; } = 10_000;
+
     /// <summary>How operations reach storage; default <see cref="LedgerCommitMode.GroupCommit"/>.</summary>
     public LedgerCommitMode CommitMode { get; init; } = LedgerCommitMode.GroupCommit;
 }
@@ -570,7 +574,7 @@ public sealed partial class LedgerService
             single.Complete();
             return result;
         }
-        return _committers.GetOrAdd(operation.TeamId, team => new TeamCommitter(team, _store, _clock, _logger, _options.MaxOperationsPerCommit)).EnqueueAsync(operation);
+        return _committers.GetOrAdd(operation.TeamId, team => new TeamCommitter(team, _store, _clock, _logger, _options.MaxOperationsPerCommit, _options.IntakeMax)).EnqueueAsync(operation);
     }
 
     [LoggerMessage(EventId = 3110, Level = LogLevel.Error, Message = "Ledger verification of team {TeamId} found {Count} problems")]

@@ -47,10 +47,13 @@ internal sealed partial class TeamCommitter
     private LedgerOperation? _carry;
 
     private readonly int _maxOperations;
+    private readonly int _intakeMax;
+    private int _queued;
 
-    public TeamCommitter(string teamId, LedgerStore store, TimeProvider clock, ILogger logger, int maxOperations)
+    public TeamCommitter(string teamId, LedgerStore store, TimeProvider clock, ILogger logger, int maxOperations, int intakeMax = int.MaxValue)
     {
         _maxOperations = Math.Max(1, maxOperations);
+        _intakeMax = Math.Max(1, intakeMax);
         _teamId = teamId;
         _store = store;
         _clock = clock;
@@ -61,6 +64,16 @@ internal sealed partial class TeamCommitter
 
     public Task<LedgerResult> EnqueueAsync(LedgerOperation operation)
     {
+        // A bounded intake: a team flooding the ledger gets "unavailable, retry" (503 with Retry-After) rather than a
+        // queue that grows without limit. Nothing of a refused operation was planned, so a retry is always safe.
+        if (Interlocked.Increment(ref _queued) > _intakeMax)
+        {
+            Interlocked.Decrement(ref _queued);
+            operation.Fail(new LedgerUnavailableException("The team's ledger has too many operations waiting; retry with the same idempotency key.", null));
+            return operation.Completion;
+        }
+        _ = operation.Completion.ContinueWith(_ => Interlocked.Decrement(ref _queued), CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         if (!_queue.Writer.TryWrite(operation))
         {
             operation.Fail(new ObjectDisposedException(nameof(TeamCommitter)));

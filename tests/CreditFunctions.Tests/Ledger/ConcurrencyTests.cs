@@ -177,4 +177,31 @@ public sealed class ConcurrencyTests(AzuriteFixture azurite)
         Assert.Equal(charged, (await ctx.UsageAsync("t1")).Count);
         await ctx.AssertVerifiedAsync("t1");
     }
+
+    [Fact]
+    public async Task A_flooded_team_ledger_refuses_what_exceeds_its_intake_as_unavailable_and_writes_nothing_for_it()
+    {
+        var ctx = await LedgerTestContext.CreateAsync(azurite);
+        await ctx.GrantAsync("flood", "email", 1000);
+        var ledger = new LedgerService(new Azure.Data.Tables.TableServiceClient(azurite.ConnectionString), Catalog.Default,
+            new LedgerOptions { TableName = ctx.TableName, IntakeMax = 4 }, TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger<LedgerService>.Instance);
+
+        var outcomes = await Task.WhenAll(Enumerable.Range(0, 200).Select(async i =>
+        {
+            try
+            {
+                return (await ledger.ChargeAsync(new ChargeRequest("flood", "ada", "enrichment", "csv_validate", $"flood-{i}") { SubjectId = $"s{i}" })).Status;
+            }
+            catch (LedgerUnavailableException)
+            {
+                return (LedgerStatus?)null;
+            }
+        }));
+
+        var charged = outcomes.Count(o => o == LedgerStatus.Charged);
+        Assert.True(outcomes.Any(o => o is null), "nothing was refused");
+        Assert.Equal(charged + outcomes.Count(o => o is null), outcomes.Length);
+        Assert.Equal(1000m - (charged * 0.5m), await ctx.AvailableAsync("flood", "email"));
+        await ctx.AssertVerifiedAsync("flood");
+    }
 }
