@@ -37,13 +37,31 @@ public sealed class WaterfallEngine(LedgerService ledger, ContactStore contacts,
         var results = new PersonResult[people.Count];
         await Parallel.ForEachAsync(Enumerable.Range(0, people.Count),
             new ParallelOptions { MaxDegreeOfParallelism = PeopleInFlightMax, CancellationToken = cancellationToken },
-            async (i, ct) => results[i] = await RunPersonAsync(run, team, people[i], chargeKeyPrefix, ct).ConfigureAwait(false)).ConfigureAwait(false);
+            async (i, ct) =>
+            {
+                var contact = await contacts.GetAsync(run.TeamId, people[i].PersonId, ct).ConfigureAwait(false);
+                results[i] = await RunPersonAsync(run, team, people[i], contact, chargeKeyPrefix, ct).ConfigureAwait(false);
+            }).ConfigureAwait(false);
         return results;
     }
 
-    private async Task<PersonResult> RunPersonAsync(WaterfallRun run, EnrichmentSettings team, WaterfallPerson person, string prefix, CancellationToken ct)
+    /// <summary>
+    /// One person whose team settings and stored contact the caller has just read (a reveal reads them to check the
+    /// balance before any provider is called): the same as <see cref="RunAsync"/> for that person, without reading them
+    /// again. Charge keys start with <paramref name="chargeKeyPrefix"/>.
+    /// </summary>
+    public Task<PersonResult> RunOneAsync(WaterfallRun run, EnrichmentSettings team, WaterfallPerson person, ContactRecord? contact,
+        string chargeKeyPrefix, CancellationToken cancellationToken)
     {
-        var contact = await contacts.GetAsync(run.TeamId, person.PersonId, ct).ConfigureAwait(false);
+        ArgumentNullException.ThrowIfNull(run);
+        ArgumentNullException.ThrowIfNull(team);
+        ArgumentNullException.ThrowIfNull(person);
+        return RunPersonAsync(run, team, person, contact, chargeKeyPrefix, cancellationToken);
+    }
+
+    private async Task<PersonResult> RunPersonAsync(WaterfallRun run, EnrichmentSettings team, WaterfallPerson person, ContactRecord? contact, string prefix,
+        CancellationToken ct)
+    {
         var email = run.Data.Contains(WaterfallData.Email) ? FindAsync(run, team, person, contact, WaterfallData.Email, prefix, ct) : Task.FromResult<DataResult?>(null);
         var mobile = run.Data.Contains(WaterfallData.Mobile) ? FindAsync(run, team, person, contact, WaterfallData.Mobile, prefix, ct) : Task.FromResult<DataResult?>(null);
         return new PersonResult(person.Index, person.PersonId, await email.ConfigureAwait(false), await mobile.ConfigureAwait(false));

@@ -97,15 +97,17 @@ public sealed class WaterfallService(LedgerService ledger, EnrichmentSettingsSto
         var contact = contacts.GetAsync(teamId, who.PersonId, cancellationToken);
         var balances = ledger.GetBalancesAsync(teamId, cancellationToken);
         await Task.WhenAll(teamSettings, contact, balances).ConfigureAwait(false);
-        CheckBalance(await contact.ConfigureAwait(false), await balances.ConfigureAwait(false), data, ChargePlan.Reveal);
+        var stored = await contact.ConfigureAwait(false);
+        CheckBalance(stored, await balances.ConfigureAwait(false), data, ChargePlan.Reveal);
         var team = await teamSettings.ConfigureAwait(false);
         var run = new WaterfallRun
         {
             RunId = runId, TeamId = teamId, UserId = userId, Data = data, People = [who], Plan = ChargePlan.Reveal,
             EmailProviders = team.EmailProviders, MobileProviders = team.MobileProviders, Verifier = team.Verifier, VerifyEmails = team.VerifyEmails,
         };
-        var results = await engine.RunAsync(run, [who], $"rv:{teamId}:{runId}", cancellationToken).ConfigureAwait(false);
-        return (runId, results[0]);
+        // The settings and the contact just read are the engine's too: no second read on the answer's path.
+        var result = await engine.RunOneAsync(run, team, who, stored, $"rv:{teamId}:{runId}", cancellationToken).ConfigureAwait(false);
+        return (runId, result);
     }
 
     /// <summary>Voids what is left of <paramref name="holdIds"/> (idempotent per hold).</summary>
