@@ -95,6 +95,9 @@ internal sealed class AzuriteMonitor : IAsyncDisposable
             samples.Where(s => double.IsNaN(s.ProbeMs) || s.ProbeMs > 1000).Sum(s => double.IsNaN(s.ProbeMs) ? 1 : s.ProbeMs / 1000));
     }
 
+    /// <summary>CPU time used so far by Azurite and by this process (ms), for exact deltas around a measured part.</summary>
+    public (double AzuriteMs, double SelfMs) CpuNow() => (AzuriteTicks() / s_ticksPerMs, SelfMs());
+
     /// <summary>Writes one line per second (for a scenario's timeline file).</summary>
     public string Timeline() => "seconds,azurite_cpu_ms,self_cpu_ms,machine_busy,azurite_rss_mb,probe_ms\n" + string.Join('\n', Samples.Select(s =>
         string.Create(CultureInfo.InvariantCulture, $"{s.At:0.0},{s.AzuriteCpuMs:0},{s.SelfCpuMs:0},{s.MachineBusy:0.00},{s.AzuriteRssMb:0},{s.ProbeMs:0.0}")));

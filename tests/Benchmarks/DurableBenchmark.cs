@@ -76,10 +76,18 @@ internal static class DurableBenchmark
                 ("storage_requests_per_activity_sequential", "storage requests per activity, chain, host.json", chain.RequestsPerActivity),
                 ("storage_requests_per_activity_sequential_defaults", "storage requests per activity, chain, defaults", chainDefaults.RequestsPerActivity),
                 ("storage_requests_per_activity_fanout", "storage requests per activity, fan-out, 1 worker", fan1.RequestsPerActivity),
+                ("partitions_chain", "partitions (control queues) of the host.json hub", chain.Partitions),
+                ("partitions_chain_defaults", "partitions (control queues) of the defaults hub", chainDefaults.Partitions),
                 ("chain_seconds", "chain, host.json: seconds", chain.Seconds),
                 ("chain_defaults_seconds", "chain, defaults: seconds", chainDefaults.Seconds),
                 ("fanout_1_worker_seconds", "fan-out, 1 worker: seconds", fan1.Seconds),
                 ("fanout_2_workers_seconds", "fan-out, 2 workers: seconds", fan2.Seconds),
+                ("azurite_cpu_ms_per_activity_chain", "Azurite CPU per activity, chain host.json (ms)", chain.AzuriteCpuMsPerActivity),
+                ("self_cpu_ms_per_activity_chain", "this process's CPU per activity, chain host.json (ms)", chain.SelfCpuMsPerActivity),
+                ("azurite_cpu_ms_per_activity_chain_defaults", "Azurite CPU per activity, chain defaults (ms)", chainDefaults.AzuriteCpuMsPerActivity),
+                ("self_cpu_ms_per_activity_chain_defaults", "this process's CPU per activity, chain defaults (ms)", chainDefaults.SelfCpuMsPerActivity),
+                ("azurite_cpu_ms_per_activity_fanout", "Azurite CPU per activity, fan-out 1 worker (ms)", fan1.AzuriteCpuMsPerActivity),
+                ("self_cpu_ms_per_activity_fanout", "this process's CPU per activity, fan-out 1 worker (ms)", fan1.SelfCpuMsPerActivity),
                 ("azurite_cpu_share_chain", "Azurite CPU, chain host.json (share of one core)", chain.Azurite?.AzuriteCpuShare ?? double.NaN),
                 ("azurite_cpu_share_chain_defaults", "Azurite CPU, chain defaults (share of one core)", chainDefaults.Azurite?.AzuriteCpuShare ?? double.NaN),
                 ("azurite_cpu_share_fanout_1_worker", "Azurite CPU, fan-out 1 worker (share of one core)", fan1.Azurite?.AzuriteCpuShare ?? double.NaN),
@@ -167,6 +175,12 @@ internal static class DurableBenchmark
     private sealed record Run(double Seconds, double PerSecond, double RequestsPerActivity, Dictionary<string, long> Requests, double SecondProcessShare,
         AzuriteMonitor.Summary? Azurite)
     {
+        public int Partitions { get; init; }
+
+        public double AzuriteCpuMsPerActivity { get; init; } = double.NaN;
+
+        public double SelfCpuMsPerActivity { get; init; } = double.NaN;
+
         public static Run Failed { get; } = new(double.NaN, double.NaN, double.NaN, [], double.NaN, null);
     }
 
@@ -197,15 +211,23 @@ internal static class DurableBenchmark
                 // The second process compiles its code paths on a small fan-out first, as this one did in the warm-up.
                 await CompleteAsync(client, nameof(BenchFunctions.BenchFanOut), 200, ct);
             }
+            // What the hub really got from the settings: one control queue per partition.
+            var partitions = 0;
+            await foreach (var queue in new Azure.Storage.Queues.QueueServiceClient(azurite.ConnectionString).GetQueuesAsync(prefix: hub.ToLowerInvariant() + "-control-", cancellationToken: ct))
+            {
+                partitions += queue is null ? 0 : 1;
+            }
             var secondBefore = second is null ? 0 : await second.CountActivitiesAsync();
             var selfBefore = BenchFunctions.NoopRuns;
             var eventsBefore = completions.EventsSeen;
 
             requests.Take();
             var from = monitor.Now;
+            var cpuFrom = monitor.CpuNow();
             var (done, polls) = await CompleteAsync(client, orchestrator, items, ct);
             var counted = requests.Take();
             var to = monitor.Now;
+            var cpuTo = monitor.CpuNow();
             var secondRan = second is null ? 0 : await second.CountActivitiesAsync() - secondBefore;
             var selfRan = BenchFunctions.NoopRuns - selfBefore;
             if (done.RuntimeStatus != OrchestrationRuntimeStatus.Completed || done.ReadOutputAs<long>() != (long)items * (items - 1) / 2)
@@ -222,10 +244,16 @@ internal static class DurableBenchmark
             var share = secondProcess ? (double)secondRan / (secondRan + selfRan) : 0;
             var secondNote = secondProcess ? string.Create(CultureInfo.InvariantCulture, $", {share:P0} of the activities ran in the second process") : string.Empty;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{title}: {items / seconds:N1} activities/s ({seconds:0.00} s), {(double)counted.Values.Sum() / items:0.00} storage requests per activity{secondNote}"));
+                $"{title}: {items / seconds:N1} activities/s ({seconds:0.00} s), {(double)counted.Values.Sum() / items:0.00} storage requests per activity, {partitions} partition(s){secondNote}"));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  {azuriteSummary}; {(double)(completions.EventsSeen - eventsBefore) / items:0.0} provider events per activity seen in-process"));
-            return new Run(seconds, items / seconds, (double)counted.Values.Sum() / items, counted, share, azuriteSummary);
+                $"  {azuriteSummary}; CPU per activity: Azurite {(cpuTo.AzuriteMs - cpuFrom.AzuriteMs) / items:0.0} ms, this process {(cpuTo.SelfMs - cpuFrom.SelfMs) / items:0.0} ms; "
+                + $"{(double)(completions.EventsSeen - eventsBefore) / items:0.0} provider events per activity seen in-process"));
+            return new Run(seconds, items / seconds, (double)counted.Values.Sum() / items, counted, share, azuriteSummary) 
+            {
+                Partitions = partitions,
+                AzuriteCpuMsPerActivity = (cpuTo.AzuriteMs - cpuFrom.AzuriteMs) / items,
+                SelfCpuMsPerActivity = (cpuTo.SelfMs - cpuFrom.SelfMs) / items,
+            };
         }
 
         /// <summary>Starts an instance and waits for it: told in-process by the provider's event, else by a poll every 5 s.</summary>

@@ -366,6 +366,7 @@ internal static class WaterfallBenchmark
             var latencies = new double[people.Count];
             var vendorMs = new double[people.Count];
             var vendorCalls = new int[people.Count];
+            var startedAt = new double[people.Count];
             vendors.Clear();
             var mark = Mark();
             await ForEachAsync(people.Count, inFlight, async i =>
@@ -375,6 +376,7 @@ internal static class WaterfallBenchmark
                 activity.Start();
                 using var request = Request(HttpMethod.Post, "api/v1/people/reveal", key, new { person = people[i], data = new[] { WaterfallData.Email } });
                 var started = Stopwatch.GetTimestamp();
+                startedAt[i] = Stopwatch.GetElapsedTime(mark.Started, started).TotalSeconds;
                 using var response = await http.SendAsync(request, ct);
                 var body = await response.Content.ReadAsStringAsync(ct);
                 latencies[i] = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
@@ -404,6 +406,8 @@ internal static class WaterfallBenchmark
             {
                 throw new InvalidOperationException("No sandbox request carried a reveal's trace id: the vendor time was not measured.");
             }
+            var slowest = latencies.Select((l, i) => (Ms: l, At: startedAt[i])).OrderByDescending(r => r.Ms).Take(5);
+            Console.WriteLine("  slowest: " + string.Join(", ", slowest.Select(r => string.Create(CultureInfo.InvariantCulture, $"{r.Ms:N0} ms (sent at +{r.At:0.00} s)"))));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{name}: reveals, {inFlight} in flight: p50 {phase.LatencyP50:0.0} ms / p99 {phase.LatencyP99:0.0} ms; vendor time p50 {phase.VendorP50:0.0} ms / p99 {phase.VendorP99:0.0} ms "
                 + $"({phase.VendorCallsPerPerson:0.00} calls per reveal); overhead p50 {phase.OverheadP50:0.0} ms"));
@@ -416,18 +420,19 @@ internal static class WaterfallBenchmark
             EmailProviders = s_emailProviders, MobileProviders = [], Verifier = Verifier, VerifyEmails = true,
         };
 
-        private sealed record PhaseMark(long Started, double MonitorAt);
+        private sealed record PhaseMark(long Started, double MonitorAt, (double AzuriteMs, double SelfMs) Cpu);
 
         private PhaseMark Mark()
         {
             requests.Take();
-            return new PhaseMark(Stopwatch.GetTimestamp(), monitor.Now);
+            return new PhaseMark(Stopwatch.GetTimestamp(), monitor.Now, monitor.CpuNow());
         }
 
         /// <summary>Stops the clock, then counts what the ledger recorded for the team against what the results say was charged.</summary>
         private async Task<Phase> EndAsync(PhaseMark mark, string team, int people, IReadOnlyList<DataResult?> results, int unfinished)
         {
             var seconds = Stopwatch.GetElapsedTime(mark.Started).TotalSeconds;
+            var cpu = monitor.CpuNow();
             var counted = requests.Take();
             var storage = counted.Values.Sum();
             var azurite = monitor.Between(mark.MonitorAt, monitor.Now);
@@ -445,8 +450,8 @@ internal static class WaterfallBenchmark
                 verify.Problems.Count, unfinished)
             {
                 StorageRequestsPerPerson = (double)storage / people,
-                SelfCpuMsPerPerson = azurite.SelfCpuShare * 1000 * azurite.Seconds / people,
-                AzuriteCpuMsPerPerson = azurite.AzuriteCpuShare * 1000 * azurite.Seconds / people,
+                SelfCpuMsPerPerson = (cpu.SelfMs - mark.Cpu.SelfMs) / people,
+                AzuriteCpuMsPerPerson = (cpu.AzuriteMs - mark.Cpu.AzuriteMs) / people,
                 Azurite = azurite,
                 Requests = counted,
             };
