@@ -184,6 +184,7 @@ internal static class WaterfallBenchmark
                 ("azurite_probe_max_ms", "slowest answer of Azurite to the 1-second probe (ms)", monitor.Between(0, monitor.Now).ProbeMaxMs),
             ], new Dictionary<string, string>(failures, StringComparer.Ordinal)
             {
+                ["emulator"] = BenchmarkOutput.AzuriteNote(args),
                 ["provider_names"] = "leadmine, mailscout (email, in this order), verifly (verification); each a fixed 20 ms, no failures, rate limits lifted",
                 ["method"] = "bulk: POST to the first poll (every 100 ms) that sees it completed; direct: the bulk run's chunks of 50 through "
                     + "WaterfallEngine.RunAsync all at once (each 32 people at a time, as the chunk activities run), no holds; single runs: the Waterfall "
