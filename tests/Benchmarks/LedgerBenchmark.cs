@@ -16,26 +16,49 @@ internal static class LedgerBenchmark
 
     public static async Task<int> RunAsync(string[] args)
     {
-        var charges = args.Length > 0 ? int.Parse(args[0], System.Globalization.CultureInfo.InvariantCulture) : 20_000;
-        await using var azurite = await BenchmarkOutput.StartAzuriteAsync();
+        var numbers = args.Where(a => !a.StartsWith("--", StringComparison.Ordinal)).ToList();
+        var charges = numbers.Count > 0 ? int.Parse(numbers[0], System.Globalization.CultureInfo.InvariantCulture) : 20_000;
+        await using var azurite = await BenchmarkOutput.StartAzuriteAsync(args);
+        await using var monitor = AzuriteMonitor.Start(azurite.QueuePort);
         var tables = new TableServiceClient(azurite.ConnectionString);
-        Console.WriteLine($"ledger benchmark: {charges:N0} charges per run, {Concurrency} concurrent callers, Azurite in memory");
+        var clientDefaults = new TableClientOptions();
+        Console.WriteLine($"ledger benchmark: {charges:N0} charges per run, {Concurrency} concurrent callers, Azurite in memory; {BenchmarkOutput.Machine()}");
+        Console.WriteLine($"table client defaults: {clientDefaults.Retry.MaxRetries} retries ({clientDefaults.Retry.Mode}, {clientDefaults.Retry.Delay.TotalSeconds:0.#} s first delay), "
+            + $"{clientDefaults.Retry.NetworkTimeout.TotalSeconds:0} s network timeout per attempt");
 
         var failures = new Dictionary<string, string>(StringComparer.Ordinal);
-        var raw = await SurviveAsync("raw", failures, () => RawBatchInsertRateAsync(tables), double.NaN);
-        Console.WriteLine($"raw entity-group inserts: {raw:N0} entities/s");
-        var naive = await SurviveAsync("naive", failures, () => ChargeRunAsync(tables, "naive", teams: 1, charges: Math.Max(500, charges / 10), new LedgerOptions { CommitMode = LedgerCommitMode.PerRequest }), RunResult.Failed);
-        Console.WriteLine($"naive, each charge its own read and transaction, one team: {naive.ChargesPerSecond:N0} charges/s");
-        var serial = await SurviveAsync("serial", failures, () => ChargeRunAsync(tables, "serial", teams: 1, charges: Math.Max(500, charges / 4), new LedgerOptions { MaxOperationsPerCommit = 1 }), RunResult.Failed);
+        var phases = new Dictionary<string, AzuriteMonitor.Summary>(StringComparer.Ordinal);
+        async Task<T> Measured<T>(string name, Func<CancellationToken, Task<T>> run, T failed)
+        {
+            var from = monitor.Now;
+            var result = await BenchmarkOutput.SurviveAsync(name, failures, run, failed);
+            phases[name] = monitor.Between(from, monitor.Now);
+            Console.WriteLine($"  {phases[name]}");
+            return result;
+        }
+        // The naive baseline is a contention storm (256 callers racing for one wallet ETag, nearly every attempt a lost
+        // round trip): a few hundred charges give its rate; more only keep the emulator saturated for minutes.
+        var naive = await Measured("naive", ct => ChargeRunAsync(tables, "naive", teams: 1, charges: Math.Max(200, charges / 40), new LedgerOptions { CommitMode = LedgerCommitMode.PerRequest }, ct), RunResult.Failed);
+        Console.WriteLine($"naive, each charge its own read and transaction, one team: {naive.ChargesPerSecond:N1} charges/s");
+        var serial = await Measured("serial", ct => ChargeRunAsync(tables, "serial", teams: 1, charges: Math.Max(500, charges / 4), new LedgerOptions { MaxOperationsPerCommit = 1 }, ct), RunResult.Failed);
         Console.WriteLine($"serial, one transaction per charge through the team's committer: {serial.ChargesPerSecond:N0} charges/s");
-        var hot = await SurviveAsync("hot", failures, () => ChargeRunAsync(tables, "hot", teams: 1, charges, new LedgerOptions()), RunResult.Failed);
+        // The ceiling right before the hot team, so the two see the same machine (it is shared and its load drifts).
+        var raw = await Measured("raw", ct => RawBatchInsertRateAsync(tables, parallel: 1, ct), double.NaN);
+        Console.WriteLine($"raw entity-group inserts: {raw:N0} entities/s");
+        var hot = await Measured("hot", ct => ChargeRunAsync(tables, "hot", teams: 1, charges, new LedgerOptions(), ct), RunResult.Failed);
         Console.WriteLine($"group commit, one hot team: {hot.ChargesPerSecond:N0} charges/s, p50 {hot.P50:0.0} ms, p99 {hot.P99:0.0} ms");
-        var many = await SurviveAsync("many", failures, () => ChargeRunAsync(tables, "many", teams: 100, charges, new LedgerOptions()), RunResult.Failed);
+        var raw8 = await Measured("raw8", ct => RawBatchInsertRateAsync(tables, parallel: 8, ct), double.NaN);
+        Console.WriteLine($"raw entity-group inserts, 8 at once: {raw8:N0} entities/s");
+        var many = await Measured("many", ct => ChargeRunAsync(tables, "many", teams: 100, charges, new LedgerOptions(), ct), RunResult.Failed);
         Console.WriteLine($"group commit, 100 teams: {many.ChargesPerSecond:N0} charges/s");
+        var all = monitor.Between(0, monitor.Now);
+        Console.WriteLine($"whole run: {all}");
+        await File.WriteAllTextAsync(Path.Combine(BenchmarkOutput.ResultsFolder(), "ledger-azurite.csv"), monitor.Timeline());
 
         await BenchmarkOutput.WriteAsync("ledger",
         [
             ("raw_batch_entities_per_s", "raw entity-group inserts (entities/s, the ceiling)", raw),
+            ("raw_batch_entities_per_s_8_parallel", "raw entity-group inserts, 8 transactions at once (entities/s)", raw8),
             ("naive_charges_per_s", "naive: each charge reads the wallet and commits alone, one team (charges/s)", naive.ChargesPerSecond),
             ("serial_charges_per_s", "serial: one transaction per charge via the team's committer (charges/s)", serial.ChargesPerSecond),
             ("hot_team_charges_per_s", "group commit, one hot team (charges/s)", hot.ChargesPerSecond),
@@ -48,47 +71,38 @@ internal static class LedgerBenchmark
             ("hot_entities_share_of_raw", "hot team entities/s as a share of raw", hot.ChargesPerSecond * hot.EntitiesPerCharge / raw),
             ("double_charges", "double charges", naive.DoubleCharges + serial.DoubleCharges + hot.DoubleCharges + many.DoubleCharges),
             ("invariant_violations", "verification problems", naive.Violations + serial.Violations + hot.Violations + many.Violations),
-        ], failures);
+            ("azurite_cpu_share_raw", "Azurite CPU during the raw inserts (share of one core)", phases["raw"].AzuriteCpuShare),
+            ("self_cpu_share_raw", "this process's CPU during the raw inserts (share of one core)", phases["raw"].SelfCpuShare),
+            ("machine_busy_raw", "whole machine busy during the raw inserts (share of all cores)", phases["raw"].MachineBusy),
+            ("azurite_cpu_share_hot", "Azurite CPU during the hot team run (share of one core)", phases["hot"].AzuriteCpuShare),
+            ("self_cpu_share_hot", "this process's CPU during the hot team run (share of one core)", phases["hot"].SelfCpuShare),
+            ("machine_busy_hot", "whole machine busy during the hot team run (share of all cores)", phases["hot"].MachineBusy),
+            ("azurite_rss_max_mb", "Azurite's largest resident memory (MB)", all.AzuriteRssMaxMb),
+            ("azurite_probe_max_ms", "slowest answer of Azurite to the 1-second probe (ms)", all.ProbeMaxMs),
+            ("azurite_stalled_s", "seconds Azurite took over a second to answer the probe", all.StalledSeconds),
+        ], new Dictionary<string, string>(failures, StringComparer.Ordinal) { ["emulator"] = BenchmarkOutput.AzuriteNote(args) });
         return failures.Count == 0 && naive.DoubleCharges + serial.DoubleCharges + hot.DoubleCharges + many.DoubleCharges + naive.Violations + serial.Violations + hot.Violations + many.Violations == 0 ? 0 : 1;
     }
 
-    /// <summary>
-    /// Runs one scenario; a storage failure or a stall of the emulator (nothing finishes for <see cref="StallLimit"/>)
-    /// is reported in the results as <c>failed_&lt;scenario&gt;</c> with what happened, instead of ending the process.
-    /// </summary>
-    private static async Task<T> SurviveAsync<T>(string name, Dictionary<string, string> failures, Func<Task<T>> run, T failed)
-    {
-        try
-        {
-            return await run().WaitAsync(StallLimit);
-        }
-        catch (Exception ex) when (ex is TimeoutException or Azure.RequestFailedException or LedgerUnavailableException or AggregateException
-            or InvalidOperationException or HttpRequestException or TaskCanceledException)
-        {
-            var reason = ex is TimeoutException ? $"did not finish within {StallLimit.TotalMinutes:0} minutes (the emulator stalled)" : $"{ex.GetType().Name}: {ex.Message.Split('\n')[0]}";
-            Console.WriteLine($"{name}: {reason}");
-            failures["failed_" + name] = reason;
-            return failed;
-        }
-    }
-
-    private static TimeSpan StallLimit { get; } = TimeSpan.FromMinutes(10);
-
-    /// <summary>Sequential transactions of 100 inserts into one partition for about 3 seconds.</summary>
-    private static async Task<double> RawBatchInsertRateAsync(TableServiceClient tables)
+    /// <summary>Transactions of 100 inserts, <paramref name="parallel"/> at a time, each stream into a partition of its
+    /// own, for about 5 seconds.</summary>
+    private static async Task<double> RawBatchInsertRateAsync(TableServiceClient tables, int parallel, CancellationToken cancellationToken)
     {
         var table = tables.GetTableClient("raw" + Guid.NewGuid().ToString("N")[..12]);
-        await table.CreateIfNotExistsAsync();
+        await table.CreateIfNotExistsAsync(cancellationToken);
         var payload = new string('x', 120);
         var watch = Stopwatch.StartNew();
         var entities = 0;
-        for (var batch = 0; watch.Elapsed < TimeSpan.FromSeconds(3) || batch < 20; batch++)
+        await Task.WhenAll(Enumerable.Range(0, parallel).Select(async stream =>
         {
-            var actions = Enumerable.Range(0, 100).Select(i => new TableTransactionAction(TableTransactionActionType.Add,
-                new TableEntity("p", $"{batch:D6}-{i:D3}") { ["Payload"] = payload, ["Amount"] = 1000L }));
-            await table.SubmitTransactionAsync(actions);
-            entities += 100;
-        }
+            for (var batch = 0; watch.Elapsed < TimeSpan.FromSeconds(5) || batch < 20; batch++)
+            {
+                var actions = Enumerable.Range(0, 100).Select(i => new TableTransactionAction(TableTransactionActionType.Add,
+                    new TableEntity($"p{stream}", $"{batch:D6}-{i:D3}") { ["Payload"] = payload, ["Amount"] = 1000L }));
+                await table.SubmitTransactionAsync(actions, cancellationToken);
+                Interlocked.Add(ref entities, 100);
+            }
+        }));
         return entities / watch.Elapsed.TotalSeconds;
     }
 
@@ -117,11 +131,12 @@ internal static class LedgerBenchmark
     /// Charges from <see cref="Concurrency"/> callers spread over <paramref name="teams"/> teams; one in ten requests
     /// repeats an earlier key (a client retry), which must not charge again.
     /// </summary>
-    private static async Task<RunResult> ChargeRunAsync(TableServiceClient tables, string name, int teams, int charges, LedgerOptions mode)
+    private static async Task<RunResult> ChargeRunAsync(TableServiceClient tables, string name, int teams, int charges, LedgerOptions mode,
+        CancellationToken cancellationToken)
     {
         var options = mode with { TableName = "ledger" + name + Guid.NewGuid().ToString("N")[..8] };
         var ledger = new LedgerService(tables, Catalog.Default, options, TimeProvider.System, NullLogger<LedgerService>.Instance);
-        await ledger.InitializeAsync();
+        await ledger.InitializeAsync(cancellationToken);
         var teamIds = Enumerable.Range(0, teams).Select(i => $"{name}-team-{i}").ToList();
         foreach (var team in teamIds)
         {
@@ -135,7 +150,7 @@ internal static class LedgerBenchmark
         await Task.WhenAll(Enumerable.Range(0, Concurrency).Select(_ => Task.Run(async () =>
         {
             int i;
-            while ((i = Interlocked.Increment(ref next)) < charges)
+            while ((i = Interlocked.Increment(ref next)) < charges && !cancellationToken.IsCancellationRequested)
             {
                 var n = i % 10 == 9 ? i - 5 : i; // every tenth request repeats an earlier key
                 var team = teamIds[n % teams];
@@ -154,13 +169,16 @@ internal static class LedgerBenchmark
 
         var doubleCharges = 0;
         var violations = 0;
+        var checking = Stopwatch.StartNew();
         foreach (var team in teamIds)
         {
             var expected = distinct.Count(n => teamIds[n % teams] == team);
-            var balance = (await ledger.GetBalancesAsync(team)).Single(b => b.CreditType == "email");
+            var balance = (await ledger.GetBalancesAsync(team, CancellationToken.None)).Single(b => b.CreditType == "email");
             doubleCharges += (int)Math.Abs(balance.Spent.Value - expected);
-            violations += (await ledger.VerifyAsync(team)).Problems.Count;
+            violations += (await ledger.VerifyAsync(team, CancellationToken.None)).Problems.Count;
         }
+        Console.WriteLine($"  {name}: {charges:N0} charges in {watch.Elapsed.TotalSeconds:0.0} s; the money checks (balance and full verification of {teams} team(s), "
+            + $"{rows:N0} rows) took {checking.Elapsed.TotalSeconds:0.0} s");
         Array.Sort(latencies);
         var sorted = latencies.ToList();
         return new RunResult(charges / watch.Elapsed.TotalSeconds, BenchmarkOutput.Percentile(sorted, 50), BenchmarkOutput.Percentile(sorted, 99),

@@ -6,7 +6,14 @@ using CreditFunctions.Benchmarks;
 var scenarios = new Dictionary<string, Func<string[], Task<int>>>(StringComparer.Ordinal)
 {
     ["ledger"] = LedgerBenchmark.RunAsync,
+    ["durable"] = DurableBenchmark.RunAsync,
+    ["waterfall"] = WaterfallBenchmark.RunAsync,
 };
+if (args.Length > 0 && args[0] == DurableBenchmark.WorkerScenario)
+{
+    // The durable scenario starts this program again as its second worker process.
+    return await DurableBenchmark.RunWorkerAsync(args[1..]);
+}
 if (args.Length == 0 || !scenarios.TryGetValue(args[0], out var run))
 {
     Console.Error.WriteLine($"usage: dotnet run -c Release --project tests/Benchmarks -- <{string.Join('|', scenarios.Keys)}> [options]");

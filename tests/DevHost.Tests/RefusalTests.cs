@@ -66,6 +66,7 @@ public sealed class RefusalTests
         Assert.Equal("queueTrigger", functions.Single(f => f.Name == "ProcessWork").Trigger.Type);
         Assert.Equal("orchestrationTrigger", functions.Single(f => f.Name == "Chain").Trigger.Type);
         Assert.Equal("activityTrigger", functions.Single(f => f.Name == "SayHello").Trigger.Type);
-        Assert.Equal(30, functions.Count);
+        Assert.Equal("orchestrationTrigger", functions.Single(f => f.Name == "BenchChain").Trigger.Type);
+        Assert.Equal(33, functions.Count);
     }
 }

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -38,7 +39,7 @@ internal abstract class LedgerOperation
 
     public bool IsDone => _completion.Task.IsCompleted;
 
-    public virtual Task PrepareAsync(LedgerStore store, CancellationToken ct) => Task.CompletedTask;
+    public virtual Task PrepareAsync(PreparedReads reads, CancellationToken ct) => Task.CompletedTask;
 
     public abstract LedgerResult Plan(BatchPlan plan);
 
@@ -72,6 +73,21 @@ internal abstract class LedgerOperation
         JsonSerializer.Deserialize(json, LedgerJsonContext.Default.LedgerResult) ?? throw new InvalidDataException("Stored ledger result is empty.");
 }
 
+/// <summary>
+/// What the operations of one planning attempt read before planning, each hold read once however many operations
+/// need it (the charges of a bulk job all draw from one hold: one point read per batch, not one per charge). Every
+/// operation gets its own copy of the row, as if it had read it itself; the next attempt reads again.
+/// </summary>
+internal sealed class PreparedReads(LedgerStore store)
+{
+    private readonly ConcurrentDictionary<string, Task<HoldRow?>> _holds = new(StringComparer.Ordinal);
+
+    public LedgerStore Store => store;
+
+    public async Task<HoldRow?> GetHoldAsync(string teamId, string holdId, CancellationToken ct) =>
+        (await _holds.GetOrAdd(holdId, id => store.GetHoldAsync(teamId, id, ct)).ConfigureAwait(false))?.Copy();
+}
+
 internal sealed class ChargeOperation(ChargeRequest request, CatalogAction action) : LedgerOperation(request.TeamId, request.IdempotencyKey)
 {
     private HoldRow? _hold;
@@ -85,11 +101,11 @@ internal sealed class ChargeOperation(ChargeRequest request, CatalogAction actio
         ? [request.TeamId, request.UserId, request.Feature, request.Action, request.SubjectId, request.Description, request.RelatedRecord]
         : [request.TeamId, request.UserId, request.Feature, request.Action, request.SubjectId, request.Description, request.RelatedRecord, request.HoldId];
 
-    public override async Task PrepareAsync(LedgerStore store, CancellationToken ct)
+    public override async Task PrepareAsync(PreparedReads reads, CancellationToken ct)
     {
         if (request.HoldId is not null)
         {
-            _hold = await store.GetHoldAsync(TeamId, request.HoldId, ct).ConfigureAwait(false);
+            _hold = await reads.GetHoldAsync(TeamId, request.HoldId, ct).ConfigureAwait(false);
         }
     }
 
@@ -235,12 +251,12 @@ internal sealed class RefundOperation(RefundRequest request) : LedgerOperation(r
     protected override IEnumerable<object?> FingerprintParts() =>
         [request.TeamId, request.UserId, request.ChargeId, request.Reason, request.Amount?.Thousandths];
 
-    public override async Task PrepareAsync(LedgerStore store, CancellationToken ct)
+    public override async Task PrepareAsync(PreparedReads reads, CancellationToken ct)
     {
-        _charge = await store.GetLineAsync(TeamId, request.ChargeId, ct).ConfigureAwait(false);
+        _charge = await reads.Store.GetLineAsync(TeamId, request.ChargeId, ct).ConfigureAwait(false);
         // The purchase's ownership record, read again on every attempt: a full refund ends it (DOMAIN rule 8).
         _ownership = _charge is { Kind: LineKinds.Charge, Owned: false, DataType: { } dataType, SubjectId: { } subject }
-            ? await store.GetOwnershipAsync(TeamId, LedgerKeys.Ownership(dataType, subject), ct).ConfigureAwait(false)
+            ? await reads.Store.GetOwnershipAsync(TeamId, LedgerKeys.Ownership(dataType, subject), ct).ConfigureAwait(false)
             : null;
     }
 
@@ -340,8 +356,8 @@ internal sealed class SettleHoldOperation : LedgerOperation
 
     protected override IEnumerable<object?> FingerprintParts() => [TeamId, _userId, _holdId, _capture?.Thousandths ?? -1];
 
-    public override async Task PrepareAsync(LedgerStore store, CancellationToken ct) =>
-        _hold = await store.GetHoldAsync(TeamId, _holdId, ct).ConfigureAwait(false);
+    public override async Task PrepareAsync(PreparedReads reads, CancellationToken ct) =>
+        _hold = await reads.GetHoldAsync(TeamId, _holdId, ct).ConfigureAwait(false);
 
     public override LedgerResult Plan(BatchPlan plan)
     {

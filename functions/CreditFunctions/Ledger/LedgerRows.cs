@@ -194,4 +194,7 @@ internal sealed class HoldRow : ITableEntity
     /// <summary>What an open hold still reserves: its amount minus the charges drawn from it.</summary>
     [IgnoreDataMember]
     public long Remaining => Amount - Drawn;
+
+    /// <summary>A copy to plan with (every property is a value or a string).</summary>
+    public HoldRow Copy() => (HoldRow)MemberwiseClone();
 }

@@ -13,7 +13,8 @@ namespace CreditFunctions.Ledger;
 /// Order of a commit and what a crash does at each step:
 /// <list type="number">
 /// <item>Take queued operations up to the row budget; answer repeats of recently committed keys from memory.</item>
-/// <item>Read what they need (charge lines, holds, including the holds charges draw from) and the wallets (cached with their ETags after the first read).</item>
+/// <item>Read what they need (charge lines, holds, including the holds charges draw from: each hold once, however many of
+/// the batch's charges draw from it) and the wallets (cached with their ETags after the first read).</item>
 /// <item>Plan each against the batch's wallet copies; refusals (insufficient credits, …) write nothing. They are
 /// answered only once the batch they were planned in has committed (or planned nothing to commit), so a refusal never
 /// rests on planned state that did not commit, and only once their key is confirmed unknown (a known key answers with
@@ -163,7 +164,8 @@ internal sealed partial class TeamCommitter
             {
                 throw new LedgerUnavailableException($"The team's ledger stayed contended for {MaxAttempts} attempts; retry with the same idempotency key.", null);
             }
-            await Task.WhenAll(pending.Select(op => op.PrepareAsync(_store, CancellationToken.None))).ConfigureAwait(false);
+            var reads = new PreparedReads(_store);
+            await Task.WhenAll(pending.Select(op => op.PrepareAsync(reads, CancellationToken.None))).ConfigureAwait(false);
             _wallets ??= await _store.LoadWalletsAsync(_teamId, CancellationToken.None).ConfigureAwait(false);
 
             var plan = new BatchPlan(_teamId, _clock.GetUtcNow(), _wallets, _knownOwned, _knownMarkers);

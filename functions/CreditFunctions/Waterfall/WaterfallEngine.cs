@@ -37,18 +37,41 @@ public sealed class WaterfallEngine(LedgerService ledger, ContactStore contacts,
         var results = new PersonResult[people.Count];
         await Parallel.ForEachAsync(Enumerable.Range(0, people.Count),
             new ParallelOptions { MaxDegreeOfParallelism = PeopleInFlightMax, CancellationToken = cancellationToken },
-            async (i, ct) => results[i] = await RunPersonAsync(run, team, people[i], chargeKeyPrefix, ct).ConfigureAwait(false)).ConfigureAwait(false);
+            async (i, ct) =>
+            {
+                var person = await ResolveAsync(run.TeamId, people[i], ct).ConfigureAwait(false);
+                var contact = await contacts.GetAsync(run.TeamId, person.PersonId, ct).ConfigureAwait(false);
+                results[i] = await RunPersonAsync(run, team, person, contact, chargeKeyPrefix, ct).ConfigureAwait(false);
+            }).ConfigureAwait(false);
         return results;
     }
 
-    private async Task<PersonResult> RunPersonAsync(WaterfallRun run, EnrichmentSettings team, WaterfallPerson person, string prefix, CancellationToken ct)
+    /// <summary>The same person however the request spells them: a known identifier picks the team's contact.</summary>
+    public async Task<WaterfallPerson> ResolveAsync(string teamId, WaterfallPerson person, CancellationToken cancellationToken)
     {
-        // The same person however the request spells them: a known identifier picks the team's contact.
-        if (await identity.ResolveAsync(run.TeamId, ContactIdentity.IdentifiersOf(person.Input), ct).ConfigureAwait(false) is { } known)
-        {
-            person = person with { PersonId = known };
-        }
-        var contact = await contacts.GetAsync(run.TeamId, person.PersonId, ct).ConfigureAwait(false);
+        ArgumentNullException.ThrowIfNull(person);
+        return await identity.ResolveAsync(teamId, ContactIdentity.IdentifiersOf(person.Input), cancellationToken).ConfigureAwait(false) is { } known
+            ? person with { PersonId = known }
+            : person;
+    }
+
+    /// <summary>
+    /// One person, already resolved (<see cref="ResolveAsync"/>), whose team settings and stored contact the caller has just read (a reveal reads them to check the
+    /// balance before any provider is called): the same as <see cref="RunAsync"/> for that person, without reading them
+    /// again. Charge keys start with <paramref name="chargeKeyPrefix"/>.
+    /// </summary>
+    public Task<PersonResult> RunOneAsync(WaterfallRun run, EnrichmentSettings team, WaterfallPerson person, ContactRecord? contact,
+        string chargeKeyPrefix, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        ArgumentNullException.ThrowIfNull(team);
+        ArgumentNullException.ThrowIfNull(person);
+        return RunPersonAsync(run, team, person, contact, chargeKeyPrefix, cancellationToken);
+    }
+
+    private async Task<PersonResult> RunPersonAsync(WaterfallRun run, EnrichmentSettings team, WaterfallPerson person, ContactRecord? contact, string prefix,
+        CancellationToken ct)
+    {
         var email = run.Data.Contains(WaterfallData.Email) ? FindAsync(run, team, person, contact, WaterfallData.Email, prefix, ct) : Task.FromResult<DataResult?>(null);
         var mobile = run.Data.Contains(WaterfallData.Mobile) ? FindAsync(run, team, person, contact, WaterfallData.Mobile, prefix, ct) : Task.FromResult<DataResult?>(null);
         var (emailResult, mobileResult) = (await email.ConfigureAwait(false), await mobile.ConfigureAwait(false));

@@ -30,8 +30,8 @@ public sealed class IdempotencyKeyReusedException() : Exception("The Idempotency
 /// single reveal runs in the request through <see cref="WaterfallEngine"/>: an orchestration would add its own start,
 /// checkpoints and polling to an answer the caller waits for, for no durability a retried request does not already give.
 /// </summary>
-public sealed class WaterfallService(LedgerService ledger, EnrichmentSettingsStore settings, ContactStore contacts, ContactIdentity identity,
-    WaterfallEngine engine, TimeProvider clock)
+public sealed class WaterfallService(LedgerService ledger, EnrichmentSettingsStore settings, ContactStore contacts, WaterfallEngine engine,
+    TimeProvider clock)
 {
     /// <summary>Most people in one bulk request.</summary>
     public const int PeopleMax = 1000;
@@ -107,23 +107,22 @@ public sealed class WaterfallService(LedgerService ledger, EnrichmentSettingsSto
         {
             throw new IdempotencyKeyReusedException();
         }
-        if (await identity.ResolveAsync(teamId, ContactIdentity.IdentifiersOf(who.Input), cancellationToken).ConfigureAwait(false) is { } known)
-        {
-            who = who with { PersonId = known };
-        }
+        who = await engine.ResolveAsync(teamId, who, cancellationToken).ConfigureAwait(false);
         var teamSettings = settings.GetAsync(teamId, cancellationToken);
         var contact = contacts.GetAsync(teamId, who.PersonId, cancellationToken);
         var balances = ledger.GetBalancesAsync(teamId, cancellationToken);
         await Task.WhenAll(teamSettings, contact, balances).ConfigureAwait(false);
-        CheckBalance(await contact.ConfigureAwait(false), await balances.ConfigureAwait(false), data, ChargePlan.Reveal);
+        var stored = await contact.ConfigureAwait(false);
+        CheckBalance(stored, await balances.ConfigureAwait(false), data, ChargePlan.Reveal);
         var team = await teamSettings.ConfigureAwait(false);
         var run = new WaterfallRun
         {
             RunId = runId, TeamId = teamId, UserId = userId, Data = data, People = [who], Plan = ChargePlan.Reveal,
             EmailProviders = team.EmailProviders, MobileProviders = team.MobileProviders, Verifier = team.Verifier, VerifyEmails = team.VerifyEmails,
         };
-        var results = await engine.RunAsync(run, [who], $"rv:{teamId}:{runId}", cancellationToken).ConfigureAwait(false);
-        return (runId, results[0]);
+        // The settings and the contact just read are the engine's too: no second read on the answer's path.
+        var result = await engine.RunOneAsync(run, team, who, stored, $"rv:{teamId}:{runId}", cancellationToken).ConfigureAwait(false);
+        return (runId, result);
     }
 
     /// <summary>Voids what is left of <paramref name="holdIds"/> (idempotent per hold).</summary>

@@ -233,6 +233,54 @@ public sealed class HoldDrawTests(AzuriteFixture azurite)
         return (balance.Available.Value, balance.Held.Value);
     }
 
+    [Fact]
+    public async Task Charges_drawing_from_one_hold_in_one_commit_read_the_hold_once()
+    {
+        var ctx = await LedgerTestContext.CreateAsync(azurite);
+        await ctx.GrantAsync("t1", "email", 100);
+        var hold = await PlaceAsync(ctx, 60);
+        var reads = new HoldReadCounter();
+        var ledger = ctx.NewLedger(reads);
+
+        // 60 hits of a bulk job arrive at once: the team's committer plans them in a few batches of up to 18 draws.
+        var results = await Task.WhenAll(Enumerable.Range(0, 60).Select(i => DrawAsync(ctx, hold, $"p{i}", ledger: ledger)));
+
+        Assert.All(results, r => Assert.Equal(LedgerStatus.Charged, r.Status));
+        Assert.Equal((40m, 0m), await AvailableAndHeldAsync(ctx));
+        // One point read of the hold per planned batch, not one per charge (before: 60).
+        Assert.InRange(reads.Count, 1, 12);
+        await ctx.AssertVerifiedAsync("t1");
+    }
+
+    /// <summary>Counts the point reads of hold rows a ledger's table client sends.</summary>
+    private sealed class HoldReadCounter : Azure.Core.Pipeline.HttpPipelinePolicy
+    {
+        private long _count;
+
+        public long Count => Interlocked.Read(ref _count);
+
+        public override void Process(Azure.Core.HttpMessage message, ReadOnlyMemory<Azure.Core.Pipeline.HttpPipelinePolicy> pipeline)
+        {
+            Count1(message);
+            ProcessNext(message, pipeline);
+        }
+
+        public override ValueTask ProcessAsync(Azure.Core.HttpMessage message, ReadOnlyMemory<Azure.Core.Pipeline.HttpPipelinePolicy> pipeline)
+        {
+            Count1(message);
+            return ProcessNextAsync(message, pipeline);
+        }
+
+        private void Count1(Azure.Core.HttpMessage message)
+        {
+            if (message.Request.Method == Azure.Core.RequestMethod.Get
+                && Uri.UnescapeDataString(message.Request.Uri.Path).Contains($"RowKey='{LedgerKeys.Hold(string.Empty)}", StringComparison.Ordinal))
+            {
+                Interlocked.Increment(ref _count);
+            }
+        }
+    }
+
     private static async Task<string> PlaceAsync(LedgerTestContext ctx, decimal amount, TimeSpan? lifetime = null, string team = "t1")
     {
         var result = await ctx.Ledger.PlaceHoldAsync(new HoldRequest(team, "ada", "waterfall_enrichment", "waterfall_email", Credits.FromDecimal(amount),

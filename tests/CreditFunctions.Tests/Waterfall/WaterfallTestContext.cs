@@ -33,7 +33,7 @@ internal sealed class WaterfallTestContext : IAsyncDisposable
     public LedgerService Ledger => App.Services.GetRequiredService<LedgerService>();
 
     public static async Task<WaterfallTestContext> StartAsync(AzuriteFixture azurite, SandboxVendors sandbox, decimal email = 100, decimal phone = 100,
-        IReadOnlyDictionary<string, string?>? settings = null)
+        IReadOnlyDictionary<string, string?>? settings = null, Action<IServiceCollection>? configureServices = null)
     {
         sandbox.Reset();
         var all = SandboxProcess.DefaultKeySettings.ToDictionary(k => k.Key, k => (string?)k.Value);
@@ -42,7 +42,7 @@ internal sealed class WaterfallTestContext : IAsyncDisposable
         {
             all[name] = value;
         }
-        var app = await TestApp.StartAsync(azurite, settings: all);
+        var app = await TestApp.StartAsync(azurite, settings: all, configureServices: configureServices);
         var (team, admin) = await app.NewTeamAsync();
         var context = new WaterfallTestContext(app, sandbox, team, admin.Key);
         await context.GrantAsync("email", email);

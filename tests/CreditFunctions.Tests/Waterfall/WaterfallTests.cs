@@ -1,4 +1,5 @@
 using System.Net;
+using Microsoft.Extensions.DependencyInjection;
 using System.Text.Json;
 using CreditFunctions.Tests.Providers;
 using CreditFunctions.TestSupport;
@@ -48,6 +49,53 @@ public sealed class WaterfallTests(AzuriteFixture azurite, SandboxVendors sandbo
         Assert.Equal("not_found", miss.GetProperty("email").GetProperty("status").GetString());
         Assert.Equal(2, miss.GetProperty("email").GetProperty("tried").GetArrayLength());
         Assert.Equal(4m, await ctx.AvailableAsync("email"));
+    }
+
+    [Fact]
+    public async Task A_reveal_reads_the_persons_stored_contact_once()
+    {
+        var reads = new ContactReadCounter();
+        await using var ctx = await StartAsync(azurite, sandbox, configureServices: services =>
+        {
+            var options = new Azure.Data.Tables.TableClientOptions();
+            options.AddPolicy(reads, Azure.Core.HttpPipelinePosition.PerRetry);
+            services.AddSingleton(new Azure.Data.Tables.TableServiceClient(azurite.ConnectionString, options));
+        });
+
+        var revealed = await ctx.RevealAsync(Person(knownBy: "leadmine", status: EmailStatus.Valid), "email");
+
+        Assert.Equal("found", revealed.GetProperty("email").GetProperty("status").GetString());
+        // Read once to check the balance (owned data needs none) and used again by the waterfall: not read twice.
+        Assert.Equal(1, reads.Count);
+    }
+
+    /// <summary>Counts the point reads of contact rows an app's table client sends.</summary>
+    private sealed class ContactReadCounter : Azure.Core.Pipeline.HttpPipelinePolicy
+    {
+        private long _count;
+
+        public long Count => Interlocked.Read(ref _count);
+
+        public override void Process(Azure.Core.HttpMessage message, ReadOnlyMemory<Azure.Core.Pipeline.HttpPipelinePolicy> pipeline)
+        {
+            Count1(message);
+            ProcessNext(message, pipeline);
+        }
+
+        public override ValueTask ProcessAsync(Azure.Core.HttpMessage message, ReadOnlyMemory<Azure.Core.Pipeline.HttpPipelinePolicy> pipeline)
+        {
+            Count1(message);
+            return ProcessNextAsync(message, pipeline);
+        }
+
+        private void Count1(Azure.Core.HttpMessage message)
+        {
+            if (message.Request.Method == Azure.Core.RequestMethod.Get
+                && Uri.UnescapeDataString(message.Request.Uri.Path).Contains($"RowKey='{ContactStore.RowPrefix}", StringComparison.Ordinal))
+            {
+                Interlocked.Increment(ref _count);
+            }
+        }
     }
 
     [Fact]
