@@ -239,7 +239,7 @@ public sealed class HoldDrawTests(AzuriteFixture azurite)
         var ctx = await LedgerTestContext.CreateAsync(azurite);
         await ctx.GrantAsync("t1", "email", 100);
         var hold = await PlaceAsync(ctx, 60);
-        var reads = new HoldReadCounter();
+        var reads = new PointReadCounter(LedgerKeys.Hold(string.Empty));
         var ledger = ctx.NewLedger(reads);
 
         // 60 hits of a bulk job arrive at once: the team's committer plans them in a few batches of up to 18 draws.
@@ -252,34 +252,6 @@ public sealed class HoldDrawTests(AzuriteFixture azurite)
         await ctx.AssertVerifiedAsync("t1");
     }
 
-    /// <summary>Counts the point reads of hold rows a ledger's table client sends.</summary>
-    private sealed class HoldReadCounter : Azure.Core.Pipeline.HttpPipelinePolicy
-    {
-        private long _count;
-
-        public long Count => Interlocked.Read(ref _count);
-
-        public override void Process(Azure.Core.HttpMessage message, ReadOnlyMemory<Azure.Core.Pipeline.HttpPipelinePolicy> pipeline)
-        {
-            Count1(message);
-            ProcessNext(message, pipeline);
-        }
-
-        public override ValueTask ProcessAsync(Azure.Core.HttpMessage message, ReadOnlyMemory<Azure.Core.Pipeline.HttpPipelinePolicy> pipeline)
-        {
-            Count1(message);
-            return ProcessNextAsync(message, pipeline);
-        }
-
-        private void Count1(Azure.Core.HttpMessage message)
-        {
-            if (message.Request.Method == Azure.Core.RequestMethod.Get
-                && Uri.UnescapeDataString(message.Request.Uri.Path).Contains($"RowKey='{LedgerKeys.Hold(string.Empty)}", StringComparison.Ordinal))
-            {
-                Interlocked.Increment(ref _count);
-            }
-        }
-    }
 
     private static async Task<string> PlaceAsync(LedgerTestContext ctx, decimal amount, TimeSpan? lifetime = null, string team = "t1")
     {

@@ -54,7 +54,7 @@ public sealed class WaterfallTests(AzuriteFixture azurite, SandboxVendors sandbo
     [Fact]
     public async Task A_reveal_reads_the_persons_stored_contact_once()
     {
-        var reads = new ContactReadCounter();
+        var reads = new PointReadCounter(ContactStore.RowPrefix);
         await using var ctx = await StartAsync(azurite, sandbox, configureServices: services =>
         {
             var options = new Azure.Data.Tables.TableClientOptions();
@@ -69,34 +69,6 @@ public sealed class WaterfallTests(AzuriteFixture azurite, SandboxVendors sandbo
         Assert.Equal(1, reads.Count);
     }
 
-    /// <summary>Counts the point reads of contact rows an app's table client sends.</summary>
-    private sealed class ContactReadCounter : Azure.Core.Pipeline.HttpPipelinePolicy
-    {
-        private long _count;
-
-        public long Count => Interlocked.Read(ref _count);
-
-        public override void Process(Azure.Core.HttpMessage message, ReadOnlyMemory<Azure.Core.Pipeline.HttpPipelinePolicy> pipeline)
-        {
-            Count1(message);
-            ProcessNext(message, pipeline);
-        }
-
-        public override ValueTask ProcessAsync(Azure.Core.HttpMessage message, ReadOnlyMemory<Azure.Core.Pipeline.HttpPipelinePolicy> pipeline)
-        {
-            Count1(message);
-            return ProcessNextAsync(message, pipeline);
-        }
-
-        private void Count1(Azure.Core.HttpMessage message)
-        {
-            if (message.Request.Method == Azure.Core.RequestMethod.Get
-                && Uri.UnescapeDataString(message.Request.Uri.Path).Contains($"RowKey='{ContactStore.RowPrefix}", StringComparison.Ordinal))
-            {
-                Interlocked.Increment(ref _count);
-            }
-        }
-    }
 
     [Fact]
     public async Task The_same_reveal_twice_charges_once_and_the_second_calls_no_provider()
