@@ -7,7 +7,7 @@ using DevHost.Azurite;
 using Microsoft.Extensions.Configuration;
 
 // The local run: `dotnet run --project functions/LocalRun` serves the app through the dev host (Azurite and the sandbox
-// vendors started when not running, the demo team seeded); `-- teams|keys|credits ...` runs an operator command.
+// vendors started when not running, the demo team seeded); `-- teams|keys|credits|operators|secrets ...` runs an operator command.
 var configuration = LocalConfiguration.Build();
 if (OperatorCommands.Handles(args))
 {
