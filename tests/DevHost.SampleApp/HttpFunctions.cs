@@ -17,7 +17,7 @@ public sealed class HttpFunctions(Recorder recorder)
 
     [Function(nameof(CreateWork))]
     public async Task<IActionResult> CreateWork(
-        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "work")] HttpRequest request, FunctionContext context, CancellationToken cancellationToken)
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "orders")] HttpRequest request, FunctionContext context, CancellationToken cancellationToken)
     {
         var item = await request.ReadFromJsonAsync<WorkItem>(cancellationToken);
         if (item is null)
@@ -25,7 +25,7 @@ public sealed class HttpFunctions(Recorder recorder)
             return new BadRequestResult();
         }
         recorder.Add(nameof(CreateWork), context.GetHttpContext() is { } http ? http.Request.Path : "no http context");
-        return new CreatedResult($"/api/work/{item.Id}", item);
+        return new CreatedResult($"/api/orders/{item.Id}", item);
     }
 
     [Function(nameof(Minimal))]

@@ -23,11 +23,11 @@ public sealed class HttpTests(AzuriteFixture azurite)
         Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync(new Uri("api/add/two/3", UriKind.Relative), Ct)).StatusCode);
         Assert.Equal(HttpStatusCode.MethodNotAllowed, (await http.PostAsync(new Uri("api/hello/World", UriKind.Relative), null, Ct)).StatusCode);
 
-        var created = await http.PostAsJsonAsync(new Uri("api/work", UriKind.Relative), new { id = "w1", amount = 7 }, Ct);
+        var created = await http.PostAsJsonAsync(new Uri("api/orders", UriKind.Relative), new { id = "w1", amount = 7 }, Ct);
         Assert.Equal(HttpStatusCode.Created, created.StatusCode);
-        Assert.Equal("/api/work/w1", created.Headers.Location?.OriginalString);
+        Assert.Equal("/api/orders/w1", created.Headers.Location?.OriginalString);
         Assert.Equal("""{"id":"w1","amount":7}""", await created.Content.ReadAsStringAsync(Ct));
-        Assert.Equal(["/api/work"], host.Recorder().Values("CreateWork"));
+        Assert.Equal(["/api/orders"], host.Recorder().Values("CreateWork"));
 
         var minimal = await http.PutAsync(new Uri("api/minimal?q=x", UriKind.Relative), null, Ct);
         Assert.Equal(HttpStatusCode.Accepted, minimal.StatusCode);

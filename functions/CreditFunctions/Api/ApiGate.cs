@@ -20,8 +20,8 @@ public enum ApiAccess
 /// The front door of every <c>/api/v1</c> function: checks the <c>Authorization: Bearer &lt;API key&gt;</c> header
 /// (401 problem+json with <c>WWW-Authenticate</c> otherwise, the same answer for every kind of bad key), keeps the
 /// caller inside its own team (another team's <c>{teamId}</c> is a 404, before the role check) and out of admin
-/// functions (403), then runs the function's handler with the <see cref="CallerContext"/>. The caller is also set as
-/// the request's user.
+/// functions (403), then runs the function's handler with the <see cref="CallerContext"/>. An unexpected failure of the
+/// handler is a 500 problem with a trace id, and a ledger that cannot be reached a 503 with <c>Retry-After</c>.
 /// </summary>
 public sealed partial class ApiGate(ApiKeyAuthenticator keys, ILogger<ApiGate> logger)
 {
@@ -40,7 +40,6 @@ public sealed partial class ApiGate(ApiKeyAuthenticator keys, ILogger<ApiGate> l
         {
             return new HttpResultAction(failure!);
         }
-        request.HttpContext.User = caller.ToPrincipal(nameof(ApiGate));
         // Operators and teams never reach each other's functions: an operator key is not a key of any team.
         if ((access == ApiAccess.Operator) != caller.IsOperator)
         {

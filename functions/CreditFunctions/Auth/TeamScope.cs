@@ -8,9 +8,6 @@ namespace CreditFunctions.Auth;
 /// </summary>
 public static class TeamScope
 {
-    /// <summary>The route parameter that names the team on team routes (<c>/api/v1/teams/{teamId}/…</c>).</summary>
-    public const string TeamIdRouteParameter = "teamId";
-
     /// <summary>Null when <paramref name="teamId"/> is the caller's team; otherwise the 404 problem to return.</summary>
     public static IResult? EnsureSameTeam(CallerContext caller, string? teamId)
     {

@@ -191,12 +191,6 @@ public sealed class LedgerFunctions(LedgerService ledger, Catalog catalog, TeamS
         {
             return Problems.Validation(ex.Field, ex.Message);
         }
-        catch (LedgerUnavailableException)
-        {
-            http.Response.Headers.RetryAfter = "1";
-            return Problems.Create(StatusCodes.Status503ServiceUnavailable, "ledger-unavailable", "The ledger is briefly unavailable.",
-                "Nothing is known to have changed; retry with the same Idempotency-Key.");
-        }
     }
 
     private static async Task<IResult> ReadAsync(HttpContext http, CallerContext caller, Func<UsageQuery, Task<IResult>> read)

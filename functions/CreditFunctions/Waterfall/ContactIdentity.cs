@@ -51,12 +51,14 @@ public sealed class ContactIdentity(ContactStore contacts)
         return ids;
     }
 
-    /// <summary>The known contact any of <paramref name="identifiers"/> belongs to (the strongest that is known), or null.</summary>
-    public async Task<string?> ResolveAsync(string teamId, IReadOnlyList<string> identifiers, CancellationToken cancellationToken = default)
+    /// <summary>The known contact any of <paramref name="identifiers"/> belongs to (the strongest that is known, or null),
+    /// and which of them are in the index already (to any contact): only the others need linking.</summary>
+    public async Task<IdentityMatch> ResolveAsync(string teamId, IReadOnlyList<string> identifiers, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(identifiers);
         var rows = await Task.WhenAll(identifiers.Select(id => contacts.Table.GetEntityOrNullAsync<TableEntity>(teamId, RowKey(id), cancellationToken))).ConfigureAwait(false);
-        return rows.Select(r => r?.GetString("PersonId")).FirstOrDefault(id => id is not null);
+        var known = identifiers.Where((_, i) => rows[i] is not null).ToHashSet(StringComparer.Ordinal);
+        return new IdentityMatch(rows.Select(r => r?.GetString("PersonId")).FirstOrDefault(id => id is not null), known);
     }
 
     /// <summary>Links <paramref name="identifiers"/> to <paramref name="personId"/>; an identifier that already belongs to a
@@ -139,3 +141,8 @@ public sealed class ContactIdentity(ContactStore contacts)
         return value.StartsWith("www.", StringComparison.Ordinal) ? value[4..] : value;
     }
 }
+
+/// <summary>What the index knows of a request's identifiers.</summary>
+/// <param name="PersonId">The contact the strongest known identifier belongs to; null when none is known.</param>
+/// <param name="Known">The identifiers already in the index.</param>
+public sealed record IdentityMatch(string? PersonId, IReadOnlySet<string> Known);

@@ -39,20 +39,20 @@ public sealed class WaterfallEngine(LedgerService ledger, ContactStore contacts,
             new ParallelOptions { MaxDegreeOfParallelism = PeopleInFlightMax, CancellationToken = cancellationToken },
             async (i, ct) =>
             {
-                var person = await ResolveAsync(run.TeamId, people[i], ct).ConfigureAwait(false);
+                var (person, known) = await ResolveAsync(run.TeamId, people[i], ct).ConfigureAwait(false);
                 var contact = await contacts.GetAsync(run.TeamId, person.PersonId, ct).ConfigureAwait(false);
-                results[i] = await RunPersonAsync(run, team, person, contact, chargeKeyPrefix, ct).ConfigureAwait(false);
+                results[i] = await RunPersonAsync(run, team, person, known, contact, chargeKeyPrefix, ct).ConfigureAwait(false);
             }).ConfigureAwait(false);
         return results;
     }
 
-    /// <summary>The same person however the request spells them: a known identifier picks the team's contact.</summary>
-    public async Task<WaterfallPerson> ResolveAsync(string teamId, WaterfallPerson person, CancellationToken cancellationToken)
+    /// <summary>The same person however the request spells them: a known identifier picks the team's contact. Also
+    /// which of the request's identifiers the index knows already.</summary>
+    public async Task<(WaterfallPerson Person, IReadOnlySet<string> Known)> ResolveAsync(string teamId, WaterfallPerson person, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(person);
-        return await identity.ResolveAsync(teamId, ContactIdentity.IdentifiersOf(person.Input), cancellationToken).ConfigureAwait(false) is { } known
-            ? person with { PersonId = known }
-            : person;
+        var match = await identity.ResolveAsync(teamId, ContactIdentity.IdentifiersOf(person.Input), cancellationToken).ConfigureAwait(false);
+        return (match.PersonId is { } id ? person with { PersonId = id } : person, match.Known);
     }
 
     /// <summary>
@@ -60,24 +60,29 @@ public sealed class WaterfallEngine(LedgerService ledger, ContactStore contacts,
     /// balance before any provider is called): the same as <see cref="RunAsync"/> for that person, without reading them
     /// again. Charge keys start with <paramref name="chargeKeyPrefix"/>.
     /// </summary>
-    public Task<PersonResult> RunOneAsync(WaterfallRun run, EnrichmentSettings team, WaterfallPerson person, ContactRecord? contact,
-        string chargeKeyPrefix, CancellationToken cancellationToken)
+    public Task<PersonResult> RunOneAsync(WaterfallRun run, EnrichmentSettings team, WaterfallPerson person, IReadOnlySet<string> knownIdentifiers,
+        ContactRecord? contact, string chargeKeyPrefix, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(run);
         ArgumentNullException.ThrowIfNull(team);
         ArgumentNullException.ThrowIfNull(person);
-        return RunPersonAsync(run, team, person, contact, chargeKeyPrefix, cancellationToken);
+        ArgumentNullException.ThrowIfNull(knownIdentifiers);
+        return RunPersonAsync(run, team, person, knownIdentifiers, contact, chargeKeyPrefix, cancellationToken);
     }
 
-    private async Task<PersonResult> RunPersonAsync(WaterfallRun run, EnrichmentSettings team, WaterfallPerson person, ContactRecord? contact, string prefix,
-        CancellationToken ct)
+    private async Task<PersonResult> RunPersonAsync(WaterfallRun run, EnrichmentSettings team, WaterfallPerson person, IReadOnlySet<string> known,
+        ContactRecord? contact, string prefix, CancellationToken ct)
     {
         var email = run.Data.Contains(WaterfallData.Email) ? FindAsync(run, team, person, contact, WaterfallData.Email, prefix, ct) : Task.FromResult<DataResult?>(null);
         var mobile = run.Data.Contains(WaterfallData.Mobile) ? FindAsync(run, team, person, contact, WaterfallData.Mobile, prefix, ct) : Task.FromResult<DataResult?>(null);
         var (emailResult, mobileResult) = (await email.ConfigureAwait(false), await mobile.ConfigureAwait(false));
         // What was learned about the contact is linked to it, so the next request that brings any of it finds it.
-        await identity.LinkAsync(run.TeamId, person.PersonId, ContactIdentity.IdentifiersOf(person.Input, emailResult?.Value, mobileResult?.Value), ct)
-            .ConfigureAwait(false);
+        // Only what the index did not know: a contact seen again costs no write.
+        var learned = ContactIdentity.IdentifiersOf(person.Input, emailResult?.Value, mobileResult?.Value).Where(id => !known.Contains(id)).ToList();
+        if (learned.Count > 0)
+        {
+            await identity.LinkAsync(run.TeamId, person.PersonId, learned, ct).ConfigureAwait(false);
+        }
         return new PersonResult(person.Index, person.PersonId, emailResult, mobileResult);
     }
 
@@ -128,7 +133,7 @@ public sealed class WaterfallEngine(LedgerService ledger, ContactStore contacts,
             tried.Add(new ProviderAttempt(provider, "hit", verification));
             // The email or number found may be a known contact's: then it is that contact, whose data the team may own.
             var subject = ContactIdentity.ForFound(data, value) is { } found
-                && await identity.ResolveAsync(run.TeamId, [found], ct).ConfigureAwait(false) is { } owner && owner != person.PersonId
+                && (await identity.ResolveAsync(run.TeamId, [found], ct).ConfigureAwait(false)).PersonId is { } owner && owner != person.PersonId
                 ? person with { PersonId = owner }
                 : person;
             var charge = await ChargeAsync(run, subject, data, value, provider, verification, holdId, key, ct).ConfigureAwait(false);

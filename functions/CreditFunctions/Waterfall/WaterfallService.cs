@@ -107,7 +107,7 @@ public sealed class WaterfallService(LedgerService ledger, EnrichmentSettingsSto
         {
             throw new IdempotencyKeyReusedException();
         }
-        who = await engine.ResolveAsync(teamId, who, cancellationToken).ConfigureAwait(false);
+        (who, var known) = await engine.ResolveAsync(teamId, who, cancellationToken).ConfigureAwait(false);
         var teamSettings = settings.GetAsync(teamId, cancellationToken);
         var contact = contacts.GetAsync(teamId, who.PersonId, cancellationToken);
         var balances = ledger.GetBalancesAsync(teamId, cancellationToken);
@@ -121,7 +121,7 @@ public sealed class WaterfallService(LedgerService ledger, EnrichmentSettingsSto
             EmailProviders = team.EmailProviders, MobileProviders = team.MobileProviders, Verifier = team.Verifier, VerifyEmails = team.VerifyEmails,
         };
         // The settings and the contact just read are the engine's too: no second read on the answer's path.
-        var result = await engine.RunOneAsync(run, team, who, stored, $"rv:{teamId}:{runId}", cancellationToken).ConfigureAwait(false);
+        var result = await engine.RunOneAsync(run, team, who, known, stored, $"rv:{teamId}:{runId}", cancellationToken).ConfigureAwait(false);
         return (runId, result);
     }
 

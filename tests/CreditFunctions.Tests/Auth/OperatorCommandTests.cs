@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Net;
 using CreditFunctions.Auth;
-using CreditFunctions.Hosting;
 using CreditFunctions.TestSupport;
 
 namespace CreditFunctions.Tests.Auth;
@@ -177,7 +176,7 @@ public sealed class OperatorCommandTests(AzuriteFixture azurite)
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        start.ArgumentList.Add(AppDll());
+        start.ArgumentList.Add(LocalRunExecutable.Dll);
         foreach (var arg in args)
         {
             start.ArgumentList.Add(arg);
@@ -200,18 +199,5 @@ public sealed class OperatorCommandTests(AzuriteFixture azurite)
             throw new TimeoutException($"'{string.Join(' ', args)}' did not finish within 60 s.");
         }
         return new Run(process.ExitCode, await output, await error);
-    }
-
-    /// <summary>The local run as built next to its project (with its own runtimeconfig and deps), in this test's configuration.</summary>
-    private static string AppDll()
-    {
-        var root = RepositoryRoot.Find() ?? throw new InvalidOperationException("Cannot find the repository root.");
-#if DEBUG
-        const string configuration = "Debug";
-#else
-        const string configuration = "Release";
-#endif
-        var dll = Path.Combine(root, "functions", "LocalRun", "bin", configuration, "net10.0", "CreditFunctions.LocalRun.dll");
-        return File.Exists(dll) ? dll : throw new FileNotFoundException("Build functions/LocalRun first.", dll);
     }
 }

@@ -7,7 +7,6 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using Azure.Data.Tables;
 using CreditFunctions.Auth;
-using CreditFunctions.Hosting;
 using CreditFunctions.Ledger;
 using CreditFunctions.Providers;
 using CreditFunctions.Tests.Providers;
@@ -154,7 +153,7 @@ public sealed class CrashRecoveryTests(AzuriteFixture azurite, SandboxVendors sa
         {
             var port = FreePort();
             var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
-            start.ArgumentList.Add(Dll());
+            start.ArgumentList.Add(LocalRunExecutable.Dll);
             start.ArgumentList.Add("--port");
             start.ArgumentList.Add(port.ToString(System.Globalization.CultureInfo.InvariantCulture));
             foreach (var (name, value) in settings)
@@ -236,16 +235,5 @@ public sealed class CrashRecoveryTests(AzuriteFixture azurite, SandboxVendors sa
             return ((IPEndPoint)listener.LocalEndpoint).Port;
         }
 
-        private static string Dll()
-        {
-            var root = RepositoryRoot.Find() ?? throw new InvalidOperationException("Cannot find the repository root.");
-#if DEBUG
-            const string configuration = "Debug";
-#else
-            const string configuration = "Release";
-#endif
-            var dll = Path.Combine(root, "functions", "LocalRun", "bin", configuration, "net10.0", "CreditFunctions.LocalRun.dll");
-            return File.Exists(dll) ? dll : throw new FileNotFoundException("Build functions/LocalRun first.", dll);
-        }
     }
 }

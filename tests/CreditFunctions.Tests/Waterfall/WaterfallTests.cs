@@ -191,7 +191,7 @@ public sealed class WaterfallTests(AzuriteFixture azurite, SandboxVendors sandbo
             Assert.Equal(HttpStatusCode.Accepted, started.StatusCode);
             var run = await ctx.WaitForRunAsync(started.Headers.Location!.ToString());
 
-            Assert.Equal(1, failures > 0 ? 1 : 0);
+            Assert.True(failures >= 1, "the injected failure after the charge never fired");
             Assert.Equal("found", run.GetProperty("people")[0].GetProperty("email").GetProperty("status").GetString());
             Assert.Equal(4m, await ctx.AvailableAsync("email"));
             var lines = await ctx.Ledger.QueryUsageAsync(new CreditFunctions.Ledger.UsageQuery(ctx.TeamId), Ct);
