@@ -64,7 +64,7 @@ internal sealed class BatchPlan
             }, TableTransactionActionType.Add, default, owner: null);
             _touched.Add(creditType);
         }
-        if (wallet.Holds.Count != (committed?.Holds.Count ?? 0))
+        if (wallet.HeldUntil.Count != (committed?.HeldUntil.Count ?? 0))
         {
             _touched.Add(creditType);
         }

@@ -142,7 +142,7 @@ internal sealed class ChargeOperation(ChargeRequest request, CatalogAction actio
             // The hold's own reservation covers its draws, unless grants under it expired meanwhile (the same rule as a
             // capture). A wallet that does not count the hold (a stale cache) covers nothing: the commit then fails on
             // the wallet's ETag and the batch is planned again on a fresh read.
-            available += wallet.HeldFor(hold.HoldId, plan.Now);
+            available += wallet.HeldFor(hold, plan.Now);
         }
         if (price > available)
         {
@@ -163,7 +163,7 @@ internal sealed class ChargeOperation(ChargeRequest request, CatalogAction actio
                 }
                 else
                 {
-                    wallet.DrawFromHold(hold.HoldId, price, plan.Now);
+                    wallet.DrawFromHold(hold, price, plan.Now);
                     hold.Drawn += price;
                 }
                 plan.Touch(wallet);
@@ -316,12 +316,13 @@ internal sealed class HoldOperation(HoldRequest request, CatalogAction action) :
             return Refusal(LedgerStatus.InsufficientCredits, action.CreditType, new Credits(request.Amount.Thousandths - available));
         }
         var holdId = "h" + plan.NewLineId();
-        wallet.AddHold(holdId, request.Amount.Thousandths, request.ExpiresAt);
+        var expiresAt = HoldExpiry.Effective(request.ExpiresAt, plan.Now);
+        wallet.AddHold(request.Amount.Thousandths, expiresAt);
         plan.Touch(wallet);
         plan.AddHold(new HoldRow
         {
             HoldId = holdId, State = HoldStates.Open, CreditType = action.CreditType, Amount = request.Amount.Thousandths,
-            ExpiresAt = request.ExpiresAt, CreatedAt = plan.Now, Feature = action.Feature, Action = action.Action,
+            ExpiresAt = expiresAt, CreatedAt = plan.Now, Feature = action.Feature, Action = action.Action,
             UserId = request.UserId, Description = request.Description, Related = request.RelatedRecord,
         }, this);
         return new LedgerResult
@@ -375,13 +376,13 @@ internal sealed class SettleHoldOperation : LedgerOperation
         // What the hold still reserves becomes available again the moment it is settled, so it always covers its
         // capture, unless grants under it expired meanwhile. A wallet that does not count the hold (a stale cache)
         // covers nothing; the commit then fails on the wallet's ETag and is planned again on a fresh read.
-        var availableWithoutHold = wallet.Available(plan.Now) + wallet.HeldFor(hold.HoldId, plan.Now);
+        var availableWithoutHold = wallet.Available(plan.Now) + wallet.HeldFor(hold, plan.Now);
         if (capture > availableWithoutHold)
         {
             return Refusal(LedgerStatus.InsufficientCredits, hold.CreditType, new Credits(capture - availableWithoutHold));
         }
         var released = hold.Remaining - capture;
-        wallet.RemoveHold(hold.HoldId);
+        wallet.ReleaseHold(hold);
         string? lineId = null;
         if (capture > 0)
         {

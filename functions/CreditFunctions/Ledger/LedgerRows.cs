@@ -11,7 +11,7 @@ namespace CreditFunctions.Ledger;
 /// Row keys of a team's partition. Everything of a team lives in one partition so that a charge, its wallet, its
 /// idempotency record, its ownership record and its history lines commit in one entity-group transaction.
 /// <list type="bullet">
-/// <item><c>W|{creditType}</c> wallet: counters, grant buckets and open holds.</item>
+/// <item><c>W|{creditType}</c> wallet: counters, grant buckets and what open holds reserve per expiry.</item>
 /// <item><c>I|{sha256(key)}</c> idempotency record with the first result.</item>
 /// <item><c>L|{lineId}</c> history line; line ids start with inverted ticks so a range scan is newest first.</item>
 /// <item><c>U|{user}|{lineId}</c> copy of the line under its user, for "my usage" without scanning the team's lines.</item>
@@ -85,7 +85,13 @@ internal sealed class WalletRow : ITableEntity
     public long Refunded { get; set; }
     public long Expired { get; set; }
     public string Buckets { get; set; } = "[]";
-    public string Holds { get; set; } = "[]";
+
+    /// <summary>What open holds reserve per expiry: <c>ticks:amount</c> pairs joined by <c>;</c>.</summary>
+    public string HeldUntil { get; set; } = string.Empty;
+
+    /// <summary>Rows written before <see cref="HeldUntil"/> listed every open hold here; read once to convert, and gone
+    /// from the row at its next write (written as null, a replace drops it).</summary>
+    public string? Holds { get; set; }
 }
 
 /// <summary>The first result of an idempotency key and the fingerprint of the parameters it came with.</summary>

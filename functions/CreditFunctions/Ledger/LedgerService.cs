@@ -22,6 +22,10 @@ public sealed record LedgerOptions
     /// <see cref="LedgerUnavailableException"/> (503 with <c>Retry-After</c>: retry with the same key).</summary>
     public int IntakeMax { get; init; } = 10_000;
 
+    /// <summary>How long a team's committer (its queue, wallet cache and recent keys) stays in memory without an
+    /// operation; default 5 minutes. The next operation of the team starts a new one, which reads the wallets again.</summary>
+    public TimeSpan CommitterIdleTimeout { get; init; } = TimeSpan.FromMinutes(5);
+
     /// <summary>How operations reach storage; default <see cref="LedgerCommitMode.GroupCommit"/>.</summary>
     public LedgerCommitMode CommitMode { get; init; } = LedgerCommitMode.GroupCommit;
 }
@@ -441,19 +445,26 @@ public sealed partial class LedgerService
         {
             problems.Add($"charge lines name hold {orphan}, which does not exist");
         }
+        // The wallets reserve, per expiry instant, exactly what their open holds of that expiry still have left.
         foreach (var wallet in wallets.Values)
         {
-            foreach (var held in wallet.Holds.Where(h => h.ExpiresAt > now))
+            var expected = open.Values.Where(h => h.CreditType == wallet.CreditType).GroupBy(h => h.ExpiresAt.UtcTicks)
+                .ToDictionary(g => g.Key, g => g.Sum(h => h.Remaining));
+            foreach (var (ticks, held) in wallet.HeldUntil.Where(h => h.Key > now.UtcTicks))
             {
-                if (!open.Remove(held.Id, out var row) || row.Remaining != held.Amount || row.CreditType != wallet.CreditType)
+                if (expected.Remove(ticks, out var left) ? left != held : held != 0)
                 {
-                    problems.Add($"{wallet.CreditType}: wallet holds {held.Amount} for {held.Id} which is not an open hold with that much left");
+                    problems.Add($"{wallet.CreditType}: wallet reserves {held} until {new DateTimeOffset(ticks, TimeSpan.Zero):O} but its open holds of that expiry have {left} left (thousandths)");
                 }
             }
+            foreach (var (ticks, left) in expected.Where(e => e.Value != 0))
+            {
+                problems.Add($"{wallet.CreditType}: open holds expiring {new DateTimeOffset(ticks, TimeSpan.Zero):O} have {left} left that the wallet does not reserve (thousandths)");
+            }
         }
-        foreach (var orphan in open.Keys)
+        foreach (var orphan in open.Values.Where(h => !wallets.ContainsKey(h.CreditType) && h.Remaining != 0))
         {
-            problems.Add($"open hold {orphan} is not counted by its wallet");
+            problems.Add($"open hold {orphan.HoldId} has {orphan.Remaining} left in {orphan.CreditType}, which has no wallet");
         }
     }
 
@@ -574,8 +585,23 @@ public sealed partial class LedgerService
             single.Complete();
             return result;
         }
-        return _committers.GetOrAdd(operation.TeamId, team => new TeamCommitter(team, _store, _clock, _logger, _options.MaxOperationsPerCommit, _options.IntakeMax)).EnqueueAsync(operation);
+        while (true)
+        {
+            var committer = _committers.GetOrAdd(operation.TeamId, team => new TeamCommitter(team, _store, _clock, _logger,
+                _options.MaxOperationsPerCommit, _options.IntakeMax, _options.CommitterIdleTimeout, Retired));
+            if (committer.TryEnqueue(operation, out var completion))
+            {
+                return completion;
+            }
+            // It retired between the look-up and the write: take it out (if it has not done so itself) and use a new one.
+            Retired(committer);
+        }
     }
+
+    private void Retired(TeamCommitter committer) => _committers.TryRemove(new KeyValuePair<string, TeamCommitter>(committer.TeamId, committer));
+
+    /// <summary>Teams whose committer is in memory now (idle ones retire after <see cref="LedgerOptions.CommitterIdleTimeout"/>).</summary>
+    internal int ActiveCommitters => _committers.Count;
 
     [LoggerMessage(EventId = 3110, Level = LogLevel.Error, Message = "Ledger verification of team {TeamId} found {Count} problems")]
     private static partial void LogVerifyProblems(ILogger logger, string teamId, int count);

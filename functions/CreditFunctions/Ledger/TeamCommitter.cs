@@ -51,10 +51,21 @@ internal sealed partial class TeamCommitter
     private readonly int _intakeMax;
     private int _queued;
 
-    public TeamCommitter(string teamId, LedgerStore store, TimeProvider clock, ILogger logger, int maxOperations, int intakeMax = int.MaxValue)
+    private readonly TimeSpan _idleTimeout;
+    private readonly Action<TeamCommitter>? _retired;
+    private volatile bool _accepting = true;
+
+    /// <summary>Starts the committer of <paramref name="teamId"/>: at most <paramref name="maxOperations"/> operations per
+    /// commit and <paramref name="intakeMax"/> waiting. After <paramref name="idleTimeout"/> (infinite by default) without
+    /// an operation it retires: it stops accepting operations, commits what slipped in, ends and calls
+    /// <paramref name="retired"/> so that its owner forgets it.</summary>
+    public TeamCommitter(string teamId, LedgerStore store, TimeProvider clock, ILogger logger, int maxOperations, int intakeMax = int.MaxValue,
+        TimeSpan? idleTimeout = null, Action<TeamCommitter>? retired = null)
     {
         _maxOperations = Math.Max(1, maxOperations);
         _intakeMax = Math.Max(1, intakeMax);
+        _idleTimeout = idleTimeout ?? Timeout.InfiniteTimeSpan;
+        _retired = retired;
         _teamId = teamId;
         _store = store;
         _clock = clock;
@@ -62,24 +73,61 @@ internal sealed partial class TeamCommitter
         _ = Task.Run(RunAsync);
     }
 
+    public string TeamId => _teamId;
 
-    public Task<LedgerResult> EnqueueAsync(LedgerOperation operation)
+    /// <summary>Queues <paramref name="operation"/> unless the committer has retired (then the caller uses a new one;
+    /// nothing of the operation was queued).</summary>
+    public bool TryEnqueue(LedgerOperation operation, out Task<LedgerResult> completion)
     {
-        // A bounded intake: a team flooding the ledger gets "unavailable, retry" (503 with Retry-After) rather than a
-        // queue that grows without limit. Nothing of a refused operation was planned, so a retry is always safe.
+        completion = operation.Completion;
+        if (_queue.Reader.Completion.IsCompleted || !_accepting)
+        {
+            return false;
+        }
         if (Interlocked.Increment(ref _queued) > _intakeMax)
         {
             Interlocked.Decrement(ref _queued);
             operation.Fail(new LedgerUnavailableException("The team's ledger has too many operations waiting; retry with the same idempotency key.", null));
-            return operation.Completion;
+            return true;
+        }
+        if (!_queue.Writer.TryWrite(operation))
+        {
+            Interlocked.Decrement(ref _queued);
+            return false;
         }
         _ = operation.Completion.ContinueWith(_ => Interlocked.Decrement(ref _queued), CancellationToken.None,
             TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-        if (!_queue.Writer.TryWrite(operation))
+        return true;
+    }
+
+    public Task<LedgerResult> EnqueueAsync(LedgerOperation operation)
+    {
+        if (!TryEnqueue(operation, out var completion))
         {
             operation.Fail(new ObjectDisposedException(nameof(TeamCommitter)));
         }
-        return operation.Completion;
+        return completion;
+    }
+
+    /// <summary>Waits for an operation; after <see cref="_idleTimeout"/> without one it retires: it accepts no more
+    /// (a caller racing the retirement is told to use a new committer, or its operation, written just before, is still
+    /// read and committed here) and answers false once the queue is empty.</summary>
+    private async ValueTask<bool> WaitForWorkAsync()
+    {
+        if (_idleTimeout != Timeout.InfiniteTimeSpan && _accepting)
+        {
+            using var idle = new CancellationTokenSource(_idleTimeout);
+            try
+            {
+                return await _queue.Reader.WaitToReadAsync(idle.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (idle.IsCancellationRequested)
+            {
+                _accepting = false;
+                _queue.Writer.TryComplete();
+            }
+        }
+        return await _queue.Reader.WaitToReadAsync().ConfigureAwait(false);
     }
 
     /// <summary>Accepts no more operations; the loop ends once the queued ones are committed.</summary>
@@ -90,8 +138,9 @@ internal sealed partial class TeamCommitter
         var batch = new List<LedgerOperation>();
         while (true)
         {
-            if (_carry is null && !await _queue.Reader.WaitToReadAsync().ConfigureAwait(false))
+            if (_carry is null && !await WaitForWorkAsync().ConfigureAwait(false))
             {
+                _retired?.Invoke(this);
                 return;
             }
             batch.Clear();

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Azure;
@@ -16,8 +17,8 @@ internal sealed class GrantBucket
     public bool IsExpired(DateTimeOffset now) => ExpiresAt is { } e && e <= now;
 }
 
-/// <summary>An open hold as the wallet counts it: what it still reserves (its amount minus charges drawn from it).</summary>
-internal sealed class OpenHold
+/// <summary>An open hold as the wallets of old rows counted it, one entry per hold (read to convert, never written).</summary>
+internal sealed class LegacyOpenHold
 {
     public string Id { get; set; } = string.Empty;
     public long Amount { get; set; }
@@ -25,7 +26,7 @@ internal sealed class OpenHold
 }
 
 [JsonSerializable(typeof(List<GrantBucket>))]
-[JsonSerializable(typeof(List<OpenHold>))]
+[JsonSerializable(typeof(List<LegacyOpenHold>))]
 [JsonSerializable(typeof(LedgerResult))]
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, UseStringEnumConverter = true,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
@@ -36,6 +37,12 @@ internal sealed partial class LedgerJsonContext : JsonSerializerContext;
 /// remainders; an expired bucket stops counting at once and is swept into <see cref="Expired"/> (with a history line)
 /// by the next write. Available is the unexpired balance minus unexpired open holds.
 /// </summary>
+/// <remarks>
+/// The wallet does not list its open holds (each is its own <c>H|</c> row): it keeps what they still reserve summed per
+/// expiry instant (<see cref="HeldUntil"/>), which is all availability needs, since holds expire without a write. A
+/// hold's expiry is rounded up by <see cref="HoldExpiry"/> so that the instants stay few — at most about 940 of them
+/// however many holds are open — and the wallet row stays far below the 64 KiB a table property may hold.
+/// </remarks>
 internal sealed class WalletState
 {
     /// <summary>Buckets of refunded credits share one id per wallet.</summary>
@@ -55,7 +62,9 @@ internal sealed class WalletState
     public long Refunded { get; private set; }
     public long Expired { get; private set; }
     public List<GrantBucket> Buckets { get; private set; } = [];
-    public List<OpenHold> Holds { get; private set; } = [];
+
+    /// <summary>What open holds still reserve, per expiry instant (UTC ticks); never an entry of 0.</summary>
+    public SortedDictionary<long, long> HeldUntil { get; private set; } = [];
 
     public static WalletState Empty(string creditType) => new(creditType);
 
@@ -68,8 +77,35 @@ internal sealed class WalletState
         Refunded = row.Refunded,
         Expired = row.Expired,
         Buckets = JsonSerializer.Deserialize(row.Buckets, LedgerJsonContext.Default.ListGrantBucket) ?? [],
-        Holds = JsonSerializer.Deserialize(row.Holds, LedgerJsonContext.Default.ListOpenHold) ?? [],
+        HeldUntil = ReadHeld(row),
     };
+
+    /// <summary>The row's <c>HeldUntil</c> (<c>ticks:amount</c> pairs joined by <c>;</c>), or the per-hold list of older rows
+    /// summed per expiry.</summary>
+    private static SortedDictionary<long, long> ReadHeld(WalletRow row)
+    {
+        var held = new SortedDictionary<long, long>();
+        if (!string.IsNullOrEmpty(row.HeldUntil))
+        {
+            foreach (var pair in row.HeldUntil.Split(';'))
+            {
+                var colon = pair.IndexOf(':', StringComparison.Ordinal);
+                held[long.Parse(pair.AsSpan(0, colon), CultureInfo.InvariantCulture)] = long.Parse(pair.AsSpan(colon + 1), CultureInfo.InvariantCulture);
+            }
+        }
+        if (!string.IsNullOrEmpty(row.Holds))
+        {
+            foreach (var hold in JsonSerializer.Deserialize(row.Holds, LedgerJsonContext.Default.ListLegacyOpenHold) ?? [])
+            {
+                held[hold.ExpiresAt.UtcTicks] = held.GetValueOrDefault(hold.ExpiresAt.UtcTicks) + hold.Amount;
+            }
+        }
+        foreach (var empty in held.Where(h => h.Value == 0).Select(h => h.Key).ToList())
+        {
+            held.Remove(empty);
+        }
+        return held;
+    }
 
     public WalletRow ToRow(string teamId) => new()
     {
@@ -80,7 +116,7 @@ internal sealed class WalletState
         Refunded = Refunded,
         Expired = Expired,
         Buckets = JsonSerializer.Serialize(Buckets, LedgerJsonContext.Default.ListGrantBucket),
-        Holds = JsonSerializer.Serialize(Holds, LedgerJsonContext.Default.ListOpenHold),
+        HeldUntil = string.Join(';', HeldUntil.Select(h => h.Key.ToString(CultureInfo.InvariantCulture) + ":" + h.Value.ToString(CultureInfo.InvariantCulture))),
     };
 
     public WalletState Clone() => new(CreditType)
@@ -92,7 +128,7 @@ internal sealed class WalletState
         Refunded = Refunded,
         Expired = Expired,
         Buckets = Buckets.Select(b => new GrantBucket { Id = b.Id, Kind = b.Kind, Remaining = b.Remaining, Priority = b.Priority, ExpiresAt = b.ExpiresAt }).ToList(),
-        Holds = Holds.Select(h => new OpenHold { Id = h.Id, Amount = h.Amount, ExpiresAt = h.ExpiresAt }).ToList(),
+        HeldUntil = new SortedDictionary<long, long>(HeldUntil),
     };
 
     public void Committed(ETag etag)
@@ -106,7 +142,7 @@ internal sealed class WalletState
 
     public long Balance(DateTimeOffset now) => Buckets.Where(b => !b.IsExpired(now)).Sum(b => b.Remaining);
 
-    public long Held(DateTimeOffset now) => Holds.Where(h => h.ExpiresAt > now).Sum(h => h.Amount);
+    public long Held(DateTimeOffset now) => HeldUntil.Where(h => h.Key > now.UtcTicks).Sum(h => h.Value);
 
     public long Available(DateTimeOffset now) => Balance(now) - Held(now);
 
@@ -123,7 +159,10 @@ internal sealed class WalletState
             Buckets.Remove(bucket);
             Expired += bucket.Remaining;
         }
-        Holds.RemoveAll(h => h.ExpiresAt <= now);
+        foreach (var expired in HeldUntil.Keys.TakeWhile(ticks => ticks <= now.UtcTicks).ToList())
+        {
+            HeldUntil.Remove(expired);
+        }
         return swept.Where(b => b.Remaining > 0).ToList();
     }
 
@@ -151,9 +190,19 @@ internal sealed class WalletState
         Spent += amount;
     }
 
+    /// <summary>Adds a grant's credits. Credits that spend and expire alike are one bucket (spending order is by priority
+    /// and expiry, so they are interchangeable): a plan's allocations of one period, or a team's top-ups, stay one bucket
+    /// however many grants made them.</summary>
     public void Grant(string id, GrantKind kind, long amount, int priority, DateTimeOffset? expiresAt)
     {
-        Buckets.Add(new GrantBucket { Id = id, Kind = kind, Remaining = amount, Priority = priority, ExpiresAt = expiresAt });
+        if (Buckets.FirstOrDefault(b => b.Id != RefundBucketId && b.Kind == kind && b.Priority == priority && b.ExpiresAt == expiresAt) is { } same)
+        {
+            same.Remaining += amount;
+        }
+        else
+        {
+            Buckets.Add(new GrantBucket { Id = id, Kind = kind, Remaining = amount, Priority = priority, ExpiresAt = expiresAt });
+        }
         Granted += amount;
     }
 
@@ -169,23 +218,68 @@ internal sealed class WalletState
         Refunded += amount;
     }
 
-    public void AddHold(string id, long amount, DateTimeOffset expiresAt) =>
-        Holds.Add(new OpenHold { Id = id, Amount = amount, ExpiresAt = expiresAt });
-
-    public void RemoveHold(string id) => Holds.RemoveAll(h => h.Id == id);
-
-    /// <summary>What an unexpired open hold still reserves in this wallet; 0 when the wallet does not count it.</summary>
-    public long HeldFor(string id, DateTimeOffset now) => Holds.FirstOrDefault(h => h.Id == id && h.ExpiresAt > now)?.Amount ?? 0;
-
-    /// <summary>Charges <paramref name="amount"/> against an open hold: the hold's reservation shrinks by what it covers
-    /// and the balance is spent, so the available balance moves only by what the reservation did not cover. The hold
-    /// stays counted (possibly at 0) until it is settled or expires. The caller has checked availability.</summary>
-    public void DrawFromHold(string id, long amount, DateTimeOffset now)
+    /// <summary>Reserves <paramref name="amount"/> until <paramref name="expiresAt"/> (already rounded by <see cref="HoldExpiry"/>).</summary>
+    public void AddHold(long amount, DateTimeOffset expiresAt)
     {
-        if (Holds.FirstOrDefault(h => h.Id == id && h.ExpiresAt > now) is { } hold)
+        if (amount > 0)
         {
-            hold.Amount -= Math.Min(amount, hold.Amount);
+            HeldUntil[expiresAt.UtcTicks] = HeldUntil.GetValueOrDefault(expiresAt.UtcTicks) + amount;
+        }
+    }
+
+    /// <summary>What the wallet counts for <paramref name="hold"/>: its remainder while it is open and unexpired, as far
+    /// as the wallet's reservation at its expiry covers it (a stale wallet that never counted it covers nothing).</summary>
+    public long HeldFor(HoldRow hold, DateTimeOffset now) =>
+        hold.State != HoldStates.Open || hold.ExpiresAt <= now ? 0 : Math.Min(hold.Remaining, HeldUntil.GetValueOrDefault(hold.ExpiresAt.UtcTicks));
+
+    /// <summary>Ends the reservation of a hold being settled: what it still reserved becomes available.</summary>
+    public void ReleaseHold(HoldRow hold) => Unreserve(hold.ExpiresAt, hold.Remaining);
+
+    /// <summary>Charges <paramref name="amount"/> against an open hold (before the hold records the draw): the reservation
+    /// shrinks by what the hold covers and the balance is spent, so the available balance moves only by what the
+    /// reservation did not cover. The caller has checked availability.</summary>
+    public void DrawFromHold(HoldRow hold, long amount, DateTimeOffset now)
+    {
+        if (hold.ExpiresAt > now)
+        {
+            Unreserve(hold.ExpiresAt, Math.Min(amount, hold.Remaining));
         }
         Spend(amount, now);
+    }
+
+    private void Unreserve(DateTimeOffset expiresAt, long amount)
+    {
+        if (amount <= 0 || !HeldUntil.TryGetValue(expiresAt.UtcTicks, out var held))
+        {
+            return;
+        }
+        if (held <= amount)
+        {
+            HeldUntil.Remove(expiresAt.UtcTicks);
+        }
+        else
+        {
+            HeldUntil[expiresAt.UtcTicks] = held - amount;
+        }
+    }
+}
+
+/// <summary>
+/// When a hold expires: its requested expiry rounded up to the second when it is within the minute, to the minute
+/// within the hour, to the quarter hour within the day, and to the hour beyond (holds last at most 30 days). A hold
+/// never expires before it was asked to and at most an hour later, and a wallet needs at most about
+/// 60 + 60 + 96 + 720 expiry instants however many holds are open.
+/// </summary>
+internal static class HoldExpiry
+{
+    public static DateTimeOffset Effective(DateTimeOffset requested, DateTimeOffset now)
+    {
+        var ahead = requested - now;
+        var step = ahead <= TimeSpan.FromMinutes(1) ? TimeSpan.FromSeconds(1)
+            : ahead <= TimeSpan.FromHours(1) ? TimeSpan.FromMinutes(1)
+            : ahead <= TimeSpan.FromDays(1) ? TimeSpan.FromMinutes(15)
+            : TimeSpan.FromHours(1);
+        var rounded = (requested.UtcTicks + step.Ticks - 1) / step.Ticks * step.Ticks;
+        return new DateTimeOffset(rounded, TimeSpan.Zero);
     }
 }

@@ -22,6 +22,55 @@ public sealed class ConcurrencyTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task An_idle_team_leaves_the_ledger_memory_and_its_next_operation_starts_afresh()
+    {
+        var ctx = await LedgerTestContext.CreateAsync(azurite);
+        var ledger = ctx.NewLedger(committerIdleTimeout: TimeSpan.FromMilliseconds(200));
+        await ledger.GrantAsync(new GrantRequest("t1", "ops", "email", Credits.FromDecimal(10), GrantKind.TopUp, LedgerTestContext.Key()));
+        await ledger.GrantAsync(new GrantRequest("t2", "ops", "email", Credits.FromDecimal(10), GrantKind.TopUp, LedgerTestContext.Key()));
+        Assert.Equal(2, ledger.ActiveCommitters);
+
+        await WaitUntilAsync(() => ledger.ActiveCommitters == 0);
+
+        var key = LedgerTestContext.Key();
+        var charged = await ledger.ChargeAsync(new ChargeRequest("t1", "ada", "email", "email_reveal", key) { SubjectId = "p1" });
+        await WaitUntilAsync(() => ledger.ActiveCommitters == 0);
+        var repeated = await ledger.ChargeAsync(new ChargeRequest("t1", "ada", "email", "email_reveal", key) { SubjectId = "p1" });
+        Assert.Equal((LedgerStatus.Charged, charged.LineId), (repeated.Status, repeated.LineId));
+        Assert.Equal(9m, (await ledger.GetBalancesAsync("t1", TestContext.Current.CancellationToken)).Single(b => b.CreditType == "email").Available.Value);
+        await ctx.AssertVerifiedAsync("t1");
+    }
+
+    [Fact]
+    public async Task Operations_racing_a_retiring_committer_are_each_committed_exactly_once()
+    {
+        var ctx = await LedgerTestContext.CreateAsync(azurite);
+        // Committers retire after a millisecond idle, so operations keep arriving while one is retiring.
+        var ledger = ctx.NewLedger(committerIdleTimeout: TimeSpan.FromMilliseconds(1));
+        await ctx.GrantAsync("t1", "email", 1_000);
+        var random = new Random(3);
+        var results = await Task.WhenAll(Enumerable.Range(0, 300).Select(async i =>
+        {
+            await Task.Delay(random.Next(0, 40), TestContext.Current.CancellationToken);
+            return await WithRetriesAsync(() => ledger.ChargeAsync(new ChargeRequest("t1", "ada", "email", "email_reveal", $"race-{i}") { SubjectId = $"p{i}" }));
+        }));
+
+        Assert.All(results, r => Assert.Equal(LedgerStatus.Charged, r.Status));
+        Assert.Equal(300, results.Select(r => r.LineId).Distinct().Count());
+        Assert.Equal(700m, await ctx.AvailableAsync("t1", "email"));
+        await ctx.AssertVerifiedAsync("t1");
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        for (var waited = 0; !condition(); waited += 20)
+        {
+            Assert.True(waited < 10_000, "the condition did not come true within 10 s");
+            await Task.Delay(20, TestContext.Current.CancellationToken);
+        }
+    }
+
+    [Fact]
     public async Task Five_hundred_concurrent_charges_with_duplicate_keys_and_storage_faults_charge_each_distinct_key_once()
     {
         var ctx = await LedgerTestContext.CreateAsync(azurite);

@@ -140,7 +140,8 @@ public sealed class GrantsAndHoldsTests(AzuriteFixture azurite)
         await ctx.GrantAsync("t1", "email", 10);
         var hold = await PlaceAsync(ctx, 6, lifetime: TimeSpan.FromHours(1));
 
-        ctx.Clock.Advance(TimeSpan.FromHours(1));
+        Assert.Equal(4m, await ctx.AvailableAsync("t1", "email"));
+        ctx.Clock.Advance(TimeSpan.FromHours(1) + TimeSpan.FromMinutes(1)); // an expiry within the hour is rounded up to the minute
 
         Assert.Equal(10m, await ctx.AvailableAsync("t1", "email"));
         var capture = await ctx.Ledger.CaptureHoldAsync(new CaptureRequest("t1", "ada", hold.HoldId!, Credits.FromDecimal(1), LedgerTestContext.Key()));
@@ -179,6 +180,72 @@ public sealed class GrantsAndHoldsTests(AzuriteFixture azurite)
         var captured = results.Count(r => r.Status == LedgerStatus.HoldCaptured);
         Assert.Equal(100m - 2 * captured, await ctx.AvailableAsync("t1", "email"));
         Assert.Equal(captured, (await ctx.UsageAsync("t1")).Count);
+        await ctx.AssertVerifiedAsync("t1");
+    }
+
+    [Fact]
+    public async Task A_hold_expires_no_sooner_than_asked_and_at_most_an_hour_later()
+    {
+        var now = new DateTimeOffset(2026, 11, 2, 9, 0, 0, 123, TimeSpan.Zero);
+        foreach (var ahead in new[] { TimeSpan.FromSeconds(7.5), TimeSpan.FromMinutes(59.9), TimeSpan.FromHours(5.1), TimeSpan.FromDays(29.99) })
+        {
+            var effective = HoldExpiry.Effective(now + ahead, now);
+            Assert.InRange(effective - (now + ahead), TimeSpan.Zero, TimeSpan.FromHours(1));
+        }
+        Assert.Equal(new DateTimeOffset(2026, 11, 2, 9, 0, 8, TimeSpan.Zero), HoldExpiry.Effective(now + TimeSpan.FromSeconds(7.5), now));
+        Assert.Equal(new DateTimeOffset(2026, 11, 2, 14, 15, 0, TimeSpan.Zero), HoldExpiry.Effective(now + TimeSpan.FromHours(5.1), now));
+    }
+
+    /// <summary>Open holds are rows of their own; the wallet keeps only what they reserve per expiry instant, so ten
+    /// thousand open holds with expiries spread over 30 days leave every property of the wallet row far below the 64 KiB
+    /// Azure Tables allows (Azurite does not enforce it, so the test measures the stored row).</summary>
+    [Fact]
+    public async Task A_team_can_hold_ten_thousand_open_holds_at_once_and_its_wallet_row_stays_small()
+    {
+        var ctx = await LedgerTestContext.CreateAsync(azurite);
+        await ctx.GrantAsync("t1", "email", 100_000);
+        var random = new Random(7);
+        var lifetimes = Enumerable.Range(0, 10_000).Select(_ => TimeSpan.FromSeconds(2 + random.NextDouble() * TimeSpan.FromDays(29.9).TotalSeconds)).ToList();
+
+        var placed = new List<LedgerResult>();
+        foreach (var wave in lifetimes.Chunk(1_000))
+        {
+            placed.AddRange(await Task.WhenAll(wave.Select(lifetime => PlaceAsync(ctx, 1.5m, lifetime))));
+        }
+
+        Assert.All(placed, p => Assert.Equal(LedgerStatus.HoldPlaced, p.Status));
+        var balance = await ctx.BalanceAsync("t1", "email");
+        Assert.Equal((15_000m, 85_000m), (balance.Held.Value, balance.Available.Value));
+        var wallet = (await new Azure.Data.Tables.TableClient(ctx.Azurite.ConnectionString, ctx.TableName).GetEntityAsync<Azure.Data.Tables.TableEntity>("t1", "W|email", cancellationToken: Ct)).Value;
+        var largest = wallet.Where(p => p.Value is string).Max(p => ((string)p.Value).Length * 2); // a string property is stored as UTF-16
+        Assert.InRange(largest, 0, 40 * 1024);
+        Assert.Null(wallet.GetString("Holds"));
+        Assert.Equal(10_000, (await ctx.Ledger.ListOpenHoldsAsync("t1", null, 10_000, Ct)).Count);
+        await ctx.AssertVerifiedAsync("t1");
+
+        // Settling half of them (voids and partial captures) keeps the wallet and the hold rows in step.
+        var settled = await Task.WhenAll(placed.Where((_, i) => i % 2 == 0).Select((p, i) => i % 2 == 0
+            ? ctx.Ledger.VoidHoldAsync(new VoidRequest("t1", "ada", p.HoldId!, LedgerTestContext.Key()))
+            : ctx.Ledger.CaptureHoldAsync(new CaptureRequest("t1", "ada", p.HoldId!, Credits.FromDecimal(1), LedgerTestContext.Key()))));
+        Assert.All(settled, s => Assert.Contains(s.Status, new[] { LedgerStatus.HoldVoided, LedgerStatus.HoldCaptured }));
+        balance = await ctx.BalanceAsync("t1", "email");
+        Assert.Equal((7_500m, 100_000m - 7_500m - 2_500m), (balance.Held.Value, balance.Available.Value));
+        await ctx.AssertVerifiedAsync("t1");
+    }
+
+    [Fact]
+    public async Task Many_grants_that_spend_alike_are_one_bucket_so_the_wallet_row_does_not_grow_with_them()
+    {
+        var ctx = await LedgerTestContext.CreateAsync(azurite);
+        var periodEnd = LedgerTestContext.Start.AddDays(5);
+        await Task.WhenAll(Enumerable.Range(0, 1_000).Select(i => i % 2 == 0
+            ? ctx.GrantAsync("t1", "email", 1)
+            : ctx.GrantAsync("t1", "email", 2, GrantKind.Plan, periodEnd)));
+
+        var wallet = (await new Azure.Data.Tables.TableClient(ctx.Azurite.ConnectionString, ctx.TableName).GetEntityAsync<Azure.Data.Tables.TableEntity>("t1", "W|email", cancellationToken: Ct)).Value;
+        Assert.InRange(wallet.GetString("Buckets").Length, 1, 1_024);
+        Assert.Equal(1_500m, (await ctx.BalanceAsync("t1", "email")).Balance.Value);
+        Assert.Equal(1_000m, (await ctx.BalanceAsync("t1", "email")).ExpiringSoon.Value);
         await ctx.AssertVerifiedAsync("t1");
     }
 

@@ -87,7 +87,7 @@ internal sealed class LedgerTestContext
     }
 
     /// <summary>Another ledger instance on the same table: a second process, or a restarted client.</summary>
-    public LedgerService NewLedger(HttpPipelinePolicy? fault = null)
+    public LedgerService NewLedger(HttpPipelinePolicy? fault = null, TimeSpan? committerIdleTimeout = null)
     {
         var options = new TableClientOptions();
         options.Retry.Delay = TimeSpan.FromMilliseconds(5);
@@ -97,7 +97,7 @@ internal sealed class LedgerTestContext
             options.AddPolicy(fault, HttpPipelinePosition.PerRetry);
         }
         return new LedgerService(new TableServiceClient(Azurite.ConnectionString, options), Catalog.Default,
-            new LedgerOptions { TableName = TableName }, Clock, NullLogger<LedgerService>.Instance);
+            new LedgerOptions { TableName = TableName, CommitterIdleTimeout = committerIdleTimeout ?? new LedgerOptions().CommitterIdleTimeout }, Clock, NullLogger<LedgerService>.Instance);
     }
 
     public static string Key() => Guid.NewGuid().ToString("N");
