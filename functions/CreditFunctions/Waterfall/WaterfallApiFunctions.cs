@@ -196,8 +196,8 @@ public sealed class WaterfallApiFunctions(ApiGate gate, WaterfallService waterfa
     public Task<IActionResult> ProvidersAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/enrichment/providers")] HttpRequest request) =>
         gate.RunAsync(request, caller => Task.FromResult(Results.Ok(new
         {
-            // A team sees the statistics of its own calls only; the platform-wide figures
-            // (ProviderStatistics.Snapshot(provider)) are for operator keys.
+            // A team sees the statistics of its own calls only; the platform-wide figures are
+            // GET /api/v1/platform/providers, for operator keys.
             providers = catalog.Definitions.Select(d => new
             {
                 name = d.Name,
@@ -206,6 +206,20 @@ public sealed class WaterfallApiFunctions(ApiGate gate, WaterfallService waterfa
                 statistics = providers.Statistics.SnapshotForTeam(caller.TeamId, d.Name),
             }),
         })));
+
+    /// <summary>The platform-wide statistics of every provider (all teams' calls in this instance): operator keys only.</summary>
+    [Function("platform-providers")]
+    public Task<IActionResult> PlatformProvidersAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/platform/providers")] HttpRequest request) =>
+        gate.RunAsync(request, _ => Task.FromResult(Results.Ok(new
+        {
+            providers = catalog.Definitions.Select(d => new
+            {
+                name = d.Name,
+                displayName = d.DisplayName,
+                capabilities = d.Capabilities,
+                statistics = providers.Statistics.Snapshot(d.Name),
+            }),
+        })), ApiAccess.Operator);
 
     [Function("enrichment-settings")]
     public Task<IActionResult> SettingsAsync(

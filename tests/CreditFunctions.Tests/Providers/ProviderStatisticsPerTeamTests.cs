@@ -30,6 +30,31 @@ public sealed class ProviderStatisticsPerTeamTests(AzuriteFixture azurite, Sandb
     }
 
     [Fact]
+    public async Task Platform_wide_statistics_add_up_every_team_and_need_an_operator_key()
+    {
+        await using var ctx = await StartAsync(azurite, sandbox);
+        var (otherTeam, other) = await ctx.App.NewTeamAsync("eve");
+        var operatorKey = await ctx.App.NewOperatorAsync();
+        await ctx.Ledger.GrantAsync(new CreditFunctions.Ledger.GrantRequest(otherTeam, "eve", "email", CreditFunctions.Ledger.Credits.FromDecimal(10),
+            CreditFunctions.Ledger.GrantKind.TopUp, Guid.NewGuid().ToString("N")));
+        await ctx.RevealAsync(sandbox.KnownBy("leadmine"), "email");
+        using var theirReveal = await ctx.App.SendAsync(HttpMethod.Post, "/api/v1/people/reveal", other.Key,
+            System.Net.Http.Json.JsonContent.Create(new { person = SandboxVendors.Input(sandbox.KnownBy("leadmine")), data = new[] { "email" } }));
+        Assert.Equal(System.Net.HttpStatusCode.OK, theirReveal.StatusCode);
+
+        using var forAdmin = await ctx.App.GetAsync("/api/v1/platform/providers", ctx.Key);
+        Assert.Equal(System.Net.HttpStatusCode.Forbidden, forAdmin.StatusCode);
+        var platform = (await JsonAsync(await ctx.App.GetAsync("/api/v1/platform/providers", operatorKey))).GetProperty("providers").EnumerateArray()
+            .Single(p => p.GetProperty("name").GetString() == "leadmine").GetProperty("statistics");
+        var own = (await JsonAsync(await ctx.App.GetAsync("/api/v1/enrichment/providers", ctx.Key))).GetProperty("providers").EnumerateArray()
+            .Single(p => p.GetProperty("name").GetString() == "leadmine").GetProperty("statistics");
+        var theirs = (await JsonAsync(await ctx.App.GetAsync("/api/v1/enrichment/providers", other.Key))).GetProperty("providers").EnumerateArray()
+            .Single(p => p.GetProperty("name").GetString() == "leadmine").GetProperty("statistics");
+        Assert.True(theirs.GetProperty("calls").GetInt64() >= 1);
+        Assert.Equal(own.GetProperty("calls").GetInt64() + theirs.GetProperty("calls").GetInt64(), platform.GetProperty("calls").GetInt64());
+    }
+
+    [Fact]
     public void Per_team_statistics_keep_at_most_a_bounded_number_of_teams_and_forget_the_least_recent()
     {
         var statistics = new ProviderStatistics();
