@@ -266,6 +266,11 @@ resource app 'Microsoft.Web/sites@2025-03-01' = {
           value: tables.enrichment
         }
         {
+          // The low-balance alert trigger names its queue by this setting.
+          name: 'CREDITFUNCTIONS_ALERTS_QUEUE'
+          value: 'low-balance-alerts'
+        }
+        {
           name: 'CREDITFUNCTIONS_DEMO_SEED'
           value: 'false'
         }

@@ -24,6 +24,11 @@ if (configuration[CreditFunctions.Platform.EgressGuard.AllowSetting] is null or 
 {
     settings[CreditFunctions.Platform.EgressGuard.AllowSetting] = sandboxUrl.GetLeftPart(UriPartial.Authority);
 }
+// The alerts queue's trigger names its queue by a setting, as in Azure; the local run gives it its default.
+if (configuration[CreditFunctions.Alerts.AlertOptions.QueueSetting] is null or "")
+{
+    settings[CreditFunctions.Alerts.AlertOptions.QueueSetting] = CreditFunctions.Alerts.AlertOptions.DefaultQueue;
+}
 return await DevHostCommand.RunAsync(args, new DevHostOptions
 {
     AppAssembly = typeof(CreditFunctionsApp).Assembly,

@@ -70,6 +70,7 @@ internal static class WaterfallBenchmark
         settings[AuthOptions.TableSetting] = "wfbteams";
         settings["CREDITFUNCTIONS_LEDGER_TABLE"] = "wfbledger";
         settings[WaterfallSetup.TableSetting] = "wfbenrich";
+        settings[Alerts.AlertOptions.QueueSetting] = "wfbalerts";
         settings[AuthOptions.DemoSeedSetting] = "false";
         settings[SecretProtector.KeySetting] = Convert.ToBase64String(new byte[32]);
         settings["AzureFunctionsJobHost:extensions:durableTask:hubName"] = "wfbhub";
@@ -203,7 +204,7 @@ internal static class WaterfallBenchmark
     }
 
     /// <summary>The embedded provider definitions with their rate limits lifted (0 = no token bucket).</summary>
-    private static string WriteProvidersFileWithoutRateLimits()
+    internal static string WriteProvidersFileWithoutRateLimits()
     {
         using var stream = typeof(ProviderCatalog).Assembly.GetManifestResourceStream("CreditFunctions.Providers.providers.json")
             ?? throw new InvalidOperationException("The embedded providers.json is missing.");

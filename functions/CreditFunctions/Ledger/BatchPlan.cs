@@ -156,6 +156,7 @@ internal sealed class BatchPlan
     /// <summary>The transaction: every planned row in order, then each changed wallet under its ETag.</summary>
     public (List<TableTransactionAction> Actions, List<PlannedRow> Rows) Build()
     {
+        DecideAlerts();
         var actions = new List<TableTransactionAction>(RowCount);
         var rows = new List<PlannedRow>(RowCount);
         foreach (var row in _order)
@@ -173,6 +174,37 @@ internal sealed class BatchPlan
             rows.Add(planned);
         }
         return (actions, rows);
+    }
+
+    /// <summary>
+    /// A low-balance alert is decided here, in the commit that moves the balance: an armed alert whose wallet this
+    /// commit leaves below the threshold fires (it records the alert to deliver and disarms, so concurrent charges fire
+    /// it once: they commit one after another under the wallet's ETag), and a disarmed one whose wallet is back at or
+    /// above the threshold re-arms.
+    /// </summary>
+    private void DecideAlerts()
+    {
+        foreach (var creditType in _touched)
+        {
+            var wallet = _wallets[creditType];
+            if (wallet.Alert is not { } alert)
+            {
+                continue;
+            }
+            var available = wallet.Available(Now);
+            if (alert.Armed && available < alert.Threshold)
+            {
+                alert.Armed = false;
+                alert.PendingId = "a" + NewLineId();
+                alert.PendingAt = Now;
+                alert.PendingAvailable = available;
+                alert.LastFiredAt = Now;
+            }
+            else if (!alert.Armed && available >= alert.Threshold)
+            {
+                alert.Armed = true;
+            }
+        }
     }
 
     private void Update(string rowKey, ITableEntity entity, LedgerOperation owner)

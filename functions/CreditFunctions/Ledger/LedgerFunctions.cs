@@ -14,7 +14,7 @@ namespace CreditFunctions.Ledger;
 /// verification, one HTTP function per route. Functions only adapt HTTP to <see cref="LedgerService"/>. Every write needs an <c>Idempotency-Key</c>
 /// header; a bad field is a 400 naming it and nothing is written.
 /// </summary>
-public sealed class LedgerFunctions(LedgerService ledger, Catalog catalog, TeamStore teams, ApiGate gate)
+public sealed class LedgerFunctions(LedgerService ledger, Catalog catalog, TeamStore teams, ApiKeyStore keys, ApiGate gate)
 {
     private static readonly JsonSerializerOptions s_json = new(JsonSerializerDefaults.Web)
     {
@@ -115,6 +115,41 @@ public sealed class LedgerFunctions(LedgerService ledger, Catalog catalog, TeamS
         !caller.IsAdmin && await ledger.GetHoldAsync(caller.TeamId, holdId).ConfigureAwait(false) is { } hold && hold.UserId != caller.UserId
             ? Problems.Forbidden("Only the member who placed the hold, or an admin, may capture or void it.")
             : null;
+
+    /// <summary>A member's spend limits: the member or an admin reads them; an admin sets (<c>PUT</c>, one credit type and
+    /// period) or removes (<c>DELETE ?creditType=</c>) one.</summary>
+    [Function("limits-member")]
+    public Task<IActionResult> MemberLimitsAsync(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", "put", "delete", Route = "v1/limits/members/{userId}")] HttpRequest request, string userId,
+        CancellationToken ct)
+    {
+        if (HttpMethods.IsGet(request.Method))
+        {
+            return gate.RunAsync(request, async caller => caller.VisibleUserId is { } self && self != userId
+                ? Problems.Forbidden("A member sees only their own limits.")
+                : Results.Ok(new { userId, limits = await ledger.GetMemberLimitsAsync(caller.TeamId, userId, ct) }));
+        }
+        var remove = HttpMethods.IsDelete(request.Method);
+        return gate.RunAsync(request, async caller => await UnknownMemberAsync(caller, userId, ct) ?? await WriteAsync<LimitBody>(request.HttpContext, (body, key) =>
+        {
+            var creditType = remove ? request.Query["creditType"].ToString() : body.CreditType ?? string.Empty;
+            var amount = remove ? (Credits?)null : body.Amount ?? throw new LedgerValidationException("amount", "is required (DELETE removes a limit)");
+            return ledger.SetMemberLimitAsync(new MemberLimitRequest(caller.TeamId, caller.UserId, userId, creditType, amount,
+                remove ? SpendPeriods.Month : body.Period ?? SpendPeriods.Month, key), ct);
+        }), ApiAccess.Admin);
+    }
+
+    /// <summary>Every spend limit of the team (admin).</summary>
+    [Function("limits")]
+    public Task<IActionResult> LimitsAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/limits")] HttpRequest request, CancellationToken ct) =>
+        gate.RunAsync(request, async caller => Results.Ok(new { limits = await ledger.GetMemberLimitsAsync(caller.TeamId, null, ct) }), ApiAccess.Admin);
+
+    /// <summary>Null when <paramref name="userId"/> holds a key of the caller's team; otherwise the 404 (a limit on nobody
+    /// is a typo, never stored).</summary>
+    private async Task<IResult?> UnknownMemberAsync(CallerContext caller, string userId, CancellationToken ct) =>
+        (await keys.ListAsync(caller.TeamId, ct).ConfigureAwait(false)).Any(k => k.UserId == userId)
+            ? null
+            : Problems.NotFound($"No member '{userId}' in this team.");
 
     [Function("credits-usage")]
     public Task<IActionResult> UsageAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = CreditsRoute + "/usage")] HttpRequest request,
@@ -256,6 +291,12 @@ public sealed class LedgerFunctions(LedgerService ledger, Catalog catalog, TeamS
         LedgerStatus.InsufficientCredits => Problems.Create(StatusCodes.Status402PaymentRequired, "insufficient-credits", "Not enough credits.",
             $"The {result.CreditType} balance is {result.Shortfall} short; nothing was charged.",
             new Dictionary<string, object?> { ["creditType"] = result.CreditType, ["shortfall"] = result.Shortfall?.Value }),
+        LedgerStatus.SpendLimitReached => Problems.Create(StatusCodes.Status402PaymentRequired, "spend-limit-reached", "The member's spend limit is reached.",
+            $"This would pass the member's {result.CreditType} limit of {result.SpendLimit} per {result.LimitPeriod} by {result.Shortfall}; nothing was spent.",
+            new Dictionary<string, object?>
+            {
+                ["creditType"] = result.CreditType, ["limit"] = result.SpendLimit?.Value, ["period"] = result.LimitPeriod, ["shortfall"] = result.Shortfall?.Value,
+            }),
         LedgerStatus.ExistsWithDifferentParameters => Problems.Create(StatusCodes.Status409Conflict, "idempotency-key-reused",
             "The Idempotency-Key was used with other parameters.", "Use a new key for a new operation; nothing was changed."),
         LedgerStatus.ChargeNotFound => Problems.NotFound("There is no such charge."),
@@ -345,6 +386,13 @@ public sealed class LedgerFunctions(LedgerService ledger, Catalog catalog, TeamS
     }
 
     private sealed class VoidBody;
+
+    private sealed class LimitBody
+    {
+        public string? CreditType { get; set; }
+        public Credits? Amount { get; set; }
+        public string? Period { get; set; }
+    }
 
     /// <summary>
     /// Streams the usage lines as CSV (RFC 4180, UTF-8). CsvHelper escapes every text cell that a spreadsheet would run

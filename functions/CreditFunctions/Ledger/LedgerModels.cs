@@ -61,6 +61,16 @@ public enum LedgerStatus
 
     /// <summary>A charge names a hold of another credit type than its action spends.</summary>
     HoldCreditTypeMismatch,
+
+    /// <summary>The member's spend limit for the credit type and period would be passed (DOMAIN rule 10); nothing was
+    /// spent. <see cref="LedgerResult.Shortfall"/> is by how much.</summary>
+    SpendLimitReached,
+
+    /// <summary>A spend limit was set or removed.</summary>
+    LimitSet,
+
+    /// <summary>A low-balance alert was set, removed or acknowledged.</summary>
+    AlertSet,
 }
 
 /// <summary>What a ledger operation did. A repeated idempotency key returns the first result with
@@ -96,12 +106,19 @@ public sealed record LedgerResult
     /// <summary>The available balance of <see cref="CreditType"/> right after the operation.</summary>
     public Credits? AvailableAfter { get; init; }
 
+    /// <summary>For <see cref="LedgerStatus.SpendLimitReached"/>: the member's limit and its period.</summary>
+    public Credits? SpendLimit { get; init; }
+
+    /// <summary>For <see cref="LedgerStatus.SpendLimitReached"/>: <c>day</c>, <c>week</c> or <c>month</c>.</summary>
+    public string? LimitPeriod { get; init; }
+
     /// <summary>True when this is the stored result of an earlier request with the same idempotency key.</summary>
     public bool Replayed { get; init; }
 
     /// <summary>True for outcomes that moved or recorded something.</summary>
     public bool Succeeded => Status is LedgerStatus.Charged or LedgerStatus.AlreadyOwned or LedgerStatus.Granted or LedgerStatus.Refunded
-        or LedgerStatus.HoldPlaced or LedgerStatus.HoldCaptured or LedgerStatus.HoldVoided;
+        or LedgerStatus.HoldPlaced or LedgerStatus.HoldCaptured or LedgerStatus.HoldVoided or LedgerStatus.LimitSet
+        or LedgerStatus.AlertSet;
 }
 
 /// <summary>How a grant came about.</summary>
@@ -211,6 +228,65 @@ public sealed record CaptureRequest(string TeamId, string UserId, string HoldId,
 /// <param name="HoldId">The hold.</param>
 /// <param name="IdempotencyKey">The identity of this void.</param>
 public sealed record VoidRequest(string TeamId, string UserId, string HoldId, string IdempotencyKey);
+
+/// <summary>Sets a member's spend limit of one credit type per period, or removes it (<paramref name="Amount"/> null).</summary>
+/// <param name="TeamId">The team.</param>
+/// <param name="UserId">Who sets it (an admin).</param>
+/// <param name="MemberId">Whose spending it caps.</param>
+/// <param name="CreditType">The credit type.</param>
+/// <param name="Amount">The most the member may spend per period; null removes the limit.</param>
+/// <param name="Period"><c>day</c>, <c>week</c> or <c>month</c> (UTC).</param>
+/// <param name="IdempotencyKey">The operation's key.</param>
+public sealed record MemberLimitRequest(string TeamId, string UserId, string MemberId, string CreditType, Credits? Amount, string Period, string IdempotencyKey)
+{
+    /// <summary>When it was asked (the current period's start is read from it).</summary>
+    public DateTimeOffset Now { get; init; }
+}
+
+/// <summary>Sets a wallet's low-balance alert, or removes it (<paramref name="Threshold"/> null).</summary>
+/// <param name="TeamId">The team.</param>
+/// <param name="UserId">Who sets it (an admin).</param>
+/// <param name="CreditType">The wallet.</param>
+/// <param name="Threshold">The alert fires when the available balance falls below it.</param>
+/// <param name="WebhookUrl">Where the alert is posted (signed; checked by the egress guard).</param>
+/// <param name="IdempotencyKey">The operation's key.</param>
+public sealed record AlertRequest(string TeamId, string UserId, string CreditType, Credits? Threshold, string? WebhookUrl, string IdempotencyKey);
+
+/// <summary>A low-balance alert as the API shows it.</summary>
+/// <param name="CreditType">The wallet.</param>
+/// <param name="Threshold">The threshold.</param>
+/// <param name="WebhookUrl">Where it is posted.</param>
+/// <param name="Armed">True while the balance is at or above the threshold (it fires on the next fall below).</param>
+/// <param name="LastFiredAt">When it last fired.</param>
+public sealed record AlertView(string CreditType, Credits Threshold, string WebhookUrl, bool Armed, DateTimeOffset? LastFiredAt);
+
+/// <summary>A fired low-balance alert, to be delivered once (at least once: receivers dedupe by <paramref name="AlertId"/>).</summary>
+/// <param name="TeamId">The team.</param>
+/// <param name="CreditType">The wallet.</param>
+/// <param name="AlertId">Unique per firing.</param>
+/// <param name="Threshold">The threshold crossed.</param>
+/// <param name="Available">The available balance the crossing commit left.</param>
+/// <param name="At">When it fired.</param>
+/// <param name="WebhookUrl">Where to post it.</param>
+public sealed record LowBalanceAlert(string TeamId, string CreditType, string AlertId, Credits Threshold, Credits Available, DateTimeOffset At, string WebhookUrl);
+
+/// <summary>Takes fired alerts for delivery; called after the commit that fired them (and again for alerts not yet
+/// acknowledged when a team's ledger is first loaded by a process, so a crash between the two loses none).</summary>
+public interface ILowBalanceAlertSink
+{
+    /// <summary>Queues <paramref name="alert"/> for delivery; must not block.</summary>
+    void Raised(LowBalanceAlert alert);
+}
+
+/// <summary>A member's spend limit as the API shows it.</summary>
+/// <param name="UserId">The member.</param>
+/// <param name="CreditType">The credit type.</param>
+/// <param name="Limit">The most they may spend per period.</param>
+/// <param name="Period"><c>day</c>, <c>week</c> or <c>month</c>.</param>
+/// <param name="Spent">What they spent in the current period (charges minus refunds of it).</param>
+/// <param name="Left">What they may still spend in it.</param>
+/// <param name="ResetsAt">When the next period starts.</param>
+public sealed record MemberLimitView(string UserId, string CreditType, Credits Limit, string Period, Credits Spent, Credits Left, DateTimeOffset ResetsAt);
 
 /// <summary>A hold as the API shows it.</summary>
 /// <param name="HoldId">The hold.</param>

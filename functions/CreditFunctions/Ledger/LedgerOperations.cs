@@ -132,6 +132,12 @@ internal sealed class ChargeOperation(ChargeRequest request, CatalogAction actio
         var owned = ownershipKey is not null && plan.IsOwned(ownershipKey);
         AssumedNotOwnedKey = owned ? null : ownershipKey;
         var price = owned ? 0 : action.Price.Thousandths;
+        // A member's spend limit is checked in the commit that spends (two concurrent charges cannot both slip under
+        // it); a charge drawn from a hold was checked when the hold was placed and is only counted.
+        if (hold is null && price > 0 && SpendLimits.Refusal(wallet, request.UserId, price, plan.Now) is { } limited)
+        {
+            return limited;
+        }
         var available = wallet.Available(plan.Now);
         if (hold is not null)
         {
@@ -166,6 +172,7 @@ internal sealed class ChargeOperation(ChargeRequest request, CatalogAction actio
                     wallet.DrawFromHold(hold, price, plan.Now);
                     hold.Drawn += price;
                 }
+                wallet.CountSpend(request.UserId, price, plan.Now);
                 plan.Touch(wallet);
             }
             if (ownershipKey is not null)
@@ -207,6 +214,19 @@ internal static class HoldRules
         _ when hold.ExpiresAt <= now => LedgerStatus.HoldExpired,
         _ => null,
     };
+}
+
+/// <summary>The refusal of a spend beyond a member's limit (DOMAIN rule 10).</summary>
+internal static class SpendLimits
+{
+    public static LedgerResult? Refusal(WalletState wallet, string userId, long amount, DateTimeOffset now) =>
+        wallet.LimitLeft(userId, now) is { } left && amount > left
+            ? new LedgerResult
+            {
+                Status = LedgerStatus.SpendLimitReached, CreditType = wallet.CreditType, Shortfall = new Credits(amount - left),
+                SpendLimit = new Credits(wallet.Limits[userId].Amount), LimitPeriod = wallet.Limits[userId].Period,
+            }
+            : null;
 }
 
 internal sealed class GrantOperation(GrantRequest request) : LedgerOperation(request.TeamId, request.IdempotencyKey)
@@ -275,6 +295,7 @@ internal sealed class RefundOperation(RefundRequest request) : LedgerOperation(r
         }
         var wallet = plan.Wallet(charge.CreditType);
         wallet.Refund(amount);
+        wallet.UncountSpend(charge.UserId, amount, charge.At);
         plan.Touch(wallet);
         charge.RefundedSoFar += amount;
         plan.UpdateLine(charge, this);
@@ -310,6 +331,11 @@ internal sealed class HoldOperation(HoldRequest request, CatalogAction action) :
     public override LedgerResult Plan(BatchPlan plan)
     {
         var wallet = plan.Wallet(action.CreditType);
+        // A hold is what a job may spend: beyond the member's spend limit it is refused before anything is held.
+        if (SpendLimits.Refusal(wallet, request.UserId, request.Amount.Thousandths, plan.Now) is { } limited)
+        {
+            return limited;
+        }
         var available = wallet.Available(plan.Now);
         if (request.Amount.Thousandths > available)
         {
@@ -387,6 +413,7 @@ internal sealed class SettleHoldOperation : LedgerOperation
         if (capture > 0)
         {
             wallet.Spend(capture, plan.Now);
+            wallet.CountSpend(_userId, capture, plan.Now);
             lineId = plan.NewLineId();
             plan.AddLine(new LineRow
             {
@@ -405,5 +432,93 @@ internal sealed class SettleHoldOperation : LedgerOperation
             Amount = new Credits(capture), HoldId = hold.HoldId, LineId = lineId, Released = new Credits(released),
             AvailableAfter = new Credits(wallet.Available(plan.Now)),
         };
+    }
+}
+
+/// <summary>Sets, changes or removes (<see cref="MemberLimitRequest.Amount"/> null) a member's spend limit of one credit
+/// type. A new limit starts from what the member already spent in the current period (read from their lines); a
+/// changed one keeps counting.</summary>
+internal sealed class SetLimitOperation(MemberLimitRequest request) : LedgerOperation(request.TeamId, request.IdempotencyKey)
+{
+    private long _spentThisPeriod;
+
+    public override int MaxRows => 1;
+
+    public override string CreditTypeHint => request.CreditType;
+
+    protected override IEnumerable<object?> FingerprintParts() =>
+        [request.TeamId, request.UserId, request.MemberId, request.CreditType, request.Amount?.Thousandths ?? -1, request.Period];
+
+    public override async Task PrepareAsync(PreparedReads reads, CancellationToken ct)
+    {
+        _spentThisPeriod = request.Amount is null ? 0
+            : await reads.Store.SumSpentSinceAsync(TeamId, request.MemberId, request.CreditType, SpendPeriods.Start(request.Period, request.Now), ct).ConfigureAwait(false);
+    }
+
+    public override LedgerResult Plan(BatchPlan plan)
+    {
+        var wallet = plan.Wallet(request.CreditType);
+        if (request.Amount is not { } amount)
+        {
+            wallet.Limits.Remove(request.MemberId);
+        }
+        else if (wallet.Limits.TryGetValue(request.MemberId, out var existing) && existing.Period == request.Period)
+        {
+            existing.Amount = amount.Thousandths;
+        }
+        else
+        {
+            wallet.Limits[request.MemberId] = new MemberLimit
+            {
+                Amount = amount.Thousandths, Period = request.Period, PeriodKey = SpendPeriods.Key(request.Period, plan.Now), Spent = _spentThisPeriod,
+            };
+        }
+        plan.Touch(wallet);
+        return new LedgerResult { Status = LedgerStatus.LimitSet, CreditType = request.CreditType, Amount = request.Amount ?? Credits.Zero };
+    }
+}
+
+/// <summary>Sets (or, with <see cref="AlertRequest.Threshold"/> null, removes) a wallet's low-balance alert. It starts
+/// armed when the available balance is at or above the threshold, so setting it below the balance never fires it.</summary>
+internal sealed class SetAlertOperation(AlertRequest request) : LedgerOperation(request.TeamId, request.IdempotencyKey)
+{
+    public override int MaxRows => 1;
+
+    public override string CreditTypeHint => request.CreditType;
+
+    protected override IEnumerable<object?> FingerprintParts() =>
+        [request.TeamId, request.UserId, request.CreditType, request.Threshold?.Thousandths ?? -1, request.WebhookUrl];
+
+    public override LedgerResult Plan(BatchPlan plan)
+    {
+        var wallet = plan.Wallet(request.CreditType);
+        wallet.Alert = request.Threshold is not { } threshold ? null : new BalanceAlert
+        {
+            Threshold = threshold.Thousandths, WebhookUrl = request.WebhookUrl ?? string.Empty, Armed = wallet.Available(plan.Now) >= threshold.Thousandths,
+            LastFiredAt = wallet.Alert?.LastFiredAt,
+        };
+        plan.Touch(wallet);
+        return new LedgerResult { Status = LedgerStatus.AlertSet, CreditType = request.CreditType, Amount = request.Threshold ?? Credits.Zero };
+    }
+}
+
+/// <summary>Records that a fired alert was delivered (or can never be): the wallet stops offering it for delivery.</summary>
+internal sealed class AcknowledgeAlertOperation(string teamId, string creditType, string alertId) : LedgerOperation(teamId, "alert-ack:" + alertId)
+{
+    public override int MaxRows => 1;
+
+    public override string CreditTypeHint => creditType;
+
+    protected override IEnumerable<object?> FingerprintParts() => [TeamId, creditType, alertId];
+
+    public override LedgerResult Plan(BatchPlan plan)
+    {
+        var wallet = plan.Wallet(creditType);
+        if (wallet.Alert is { } alert && alert.PendingId == alertId)
+        {
+            (alert.PendingId, alert.PendingAt, alert.PendingAvailable) = (null, null, 0);
+            plan.Touch(wallet);
+        }
+        return new LedgerResult { Status = LedgerStatus.AlertSet, CreditType = creditType };
     }
 }

@@ -86,6 +86,12 @@ internal sealed class WalletRow : ITableEntity
     public long Expired { get; set; }
     public string Buckets { get; set; } = "[]";
 
+    /// <summary>The low-balance alert (JSON); null without one.</summary>
+    public string? Alert { get; set; }
+
+    /// <summary>Members' spend limits and their spending in the current period (JSON by user id); null without any.</summary>
+    public string? Limits { get; set; }
+
     /// <summary>What open holds reserve per expiry: <c>ticks:amount</c> pairs joined by <c>;</c>.</summary>
     public string HeldUntil { get; set; } = string.Empty;
 

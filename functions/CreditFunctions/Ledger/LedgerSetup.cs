@@ -25,7 +25,7 @@ public static class LedgerSetup
         services.AddSingleton(Catalog.Default);
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(sp => new LedgerService(sp.GetRequiredService<TableServiceClient>(), sp.GetRequiredService<Catalog>(), options,
-            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<LedgerService>>()));
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<LedgerService>>(), sp.GetService<ILowBalanceAlertSink>()));
         services.AddSingleton(PlanCatalog.Default);
         services.AddSingleton<PlanGrants>();
         if (grantDemoCredits)

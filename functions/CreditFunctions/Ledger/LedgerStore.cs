@@ -23,6 +23,25 @@ internal sealed class LedgerStore(TableClient table)
         return wallets;
     }
 
+    /// <summary>What <paramref name="userId"/> spent of <paramref name="creditType"/> since <paramref name="since"/>: their
+    /// charge lines minus their refund lines, read from the user's copies (newest first, so the range ends at
+    /// <paramref name="since"/>).</summary>
+    public async Task<long> SumSpentSinceAsync(string teamId, string userId, string creditType, DateTimeOffset since, CancellationToken ct)
+    {
+        var prefix = LedgerKeys.UserLine(userId, string.Empty);
+        var upper = prefix + LedgerKeys.InvertedTicks(since) + "g"; // after every line id of that instant (hex digits)
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {teamId} and RowKey ge {prefix} and RowKey lt {upper}");
+        long spent = 0;
+        await foreach (var line in Table.QueryAsync<LineRow>(filter, select: ["Kind", "CreditType", "Amount"], cancellationToken: ct).ConfigureAwait(false))
+        {
+            if (line.CreditType == creditType)
+            {
+                spent += line.Kind == LineKinds.Charge ? line.Amount : line.Kind == LineKinds.Refund ? -line.Amount : 0;
+            }
+        }
+        return Math.Max(0, spent);
+    }
+
     public Task<IdempotencyRow?> GetIdempotencyAsync(string teamId, string key, CancellationToken ct) =>
         Table.GetEntityOrNullAsync<IdempotencyRow>(teamId, LedgerKeys.Idempotency(key), ct);
 

@@ -54,14 +54,17 @@ internal sealed partial class TeamCommitter
     private readonly TimeSpan _idleTimeout;
     private readonly Action<TeamCommitter>? _retired;
     private volatile bool _accepting = true;
+    private readonly ILowBalanceAlertSink? _alerts;
+    private bool _alertsOffered;
 
     /// <summary>Starts the committer of <paramref name="teamId"/>: at most <paramref name="maxOperations"/> operations per
     /// commit and <paramref name="intakeMax"/> waiting. After <paramref name="idleTimeout"/> (infinite by default) without
     /// an operation it retires: it stops accepting operations, commits what slipped in, ends and calls
     /// <paramref name="retired"/> so that its owner forgets it.</summary>
     public TeamCommitter(string teamId, LedgerStore store, TimeProvider clock, ILogger logger, int maxOperations, int intakeMax = int.MaxValue,
-        TimeSpan? idleTimeout = null, Action<TeamCommitter>? retired = null)
+        TimeSpan? idleTimeout = null, Action<TeamCommitter>? retired = null, ILowBalanceAlertSink? alerts = null)
     {
+        _alerts = alerts;
         _maxOperations = Math.Max(1, maxOperations);
         _intakeMax = Math.Max(1, intakeMax);
         _idleTimeout = idleTimeout ?? Timeout.InfiniteTimeSpan;
@@ -215,7 +218,19 @@ internal sealed partial class TeamCommitter
             }
             var reads = new PreparedReads(_store);
             await Task.WhenAll(pending.Select(op => op.PrepareAsync(reads, CancellationToken.None))).ConfigureAwait(false);
-            _wallets ??= await _store.LoadWalletsAsync(_teamId, CancellationToken.None).ConfigureAwait(false);
+            if (_wallets is null)
+            {
+                _wallets = await _store.LoadWalletsAsync(_teamId, CancellationToken.None).ConfigureAwait(false);
+                if (!_alertsOffered)
+                {
+                    // Alerts fired but not acknowledged (this process or another may have stopped before delivering them).
+                    _alertsOffered = true;
+                    foreach (var wallet in _wallets.Values)
+                    {
+                        OfferAlert(wallet, previous: null);
+                    }
+                }
+            }
 
             var plan = new BatchPlan(_teamId, _clock.GetUtcNow(), _wallets, _knownOwned, _knownMarkers);
             var planned = new List<(LedgerOperation Op, LedgerResult Result)>();
@@ -285,6 +300,7 @@ internal sealed partial class TeamCommitter
             }
             foreach (var (creditType, wallet) in plan.Wallets)
             {
+                OfferAlert(wallet, _wallets.GetValueOrDefault(creditType));
                 _wallets[creditType] = wallet;
             }
             foreach (var (op, result) in planned)
@@ -297,6 +313,29 @@ internal sealed partial class TeamCommitter
             return;
         }
     }
+
+    /// <summary>Hands a fired alert of <paramref name="wallet"/> to the sink, unless <paramref name="previous"/> (the
+    /// wallet as committed before) had already fired it.</summary>
+    private void OfferAlert(WalletState wallet, WalletState? previous)
+    {
+        if (_alerts is null || wallet.Alert is not { PendingId: { } id } alert || previous?.Alert?.PendingId == id)
+        {
+            return;
+        }
+        try
+        {
+            _alerts.Raised(new LowBalanceAlert(_teamId, wallet.CreditType, id, new Credits(alert.Threshold), new Credits(alert.PendingAvailable),
+                alert.PendingAt ?? _clock.GetUtcNow(), alert.WebhookUrl));
+        }
+        catch (Exception ex)
+        {
+            // The alert stays pending in the wallet and is offered again when the team's ledger is next loaded.
+            LogAlertNotQueued(_logger, _teamId, wallet.CreditType, ex);
+        }
+    }
+
+    [LoggerMessage(EventId = 3130, Level = LogLevel.Warning, Message = "A low-balance alert of team {TeamId} ({CreditType}) could not be queued")]
+    private static partial void LogAlertNotQueued(ILogger logger, string teamId, string creditType, Exception exception);
 
     private void CompleteFollowers(List<(LedgerOperation Op, LedgerOperation Leader)> followers)
     {

@@ -25,6 +25,67 @@ internal sealed class LegacyOpenHold
     public DateTimeOffset ExpiresAt { get; set; }
 }
 
+/// <summary>A member's spend limit in one wallet and what the member spent in its current period.</summary>
+internal sealed class MemberLimit
+{
+    public long Amount { get; set; }
+    public string Period { get; set; } = SpendPeriods.Month;
+    public string PeriodKey { get; set; } = string.Empty;
+    public long Spent { get; set; }
+}
+
+/// <summary>The periods of spend limits, in UTC: a day, an ISO week (from Monday), a calendar month.</summary>
+internal static class SpendPeriods
+{
+    public const string Day = "day";
+    public const string Week = "week";
+    public const string Month = "month";
+
+    public static readonly string[] All = [Day, Week, Month];
+
+    public static string Key(string period, DateTimeOffset at) => period switch
+    {
+        Day => at.UtcDateTime.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
+        Week => $"{ISOWeek.GetYear(at.UtcDateTime)}-W{ISOWeek.GetWeekOfYear(at.UtcDateTime):00}",
+        _ => at.UtcDateTime.ToString("yyyy-MM", CultureInfo.InvariantCulture),
+    };
+
+    public static DateTimeOffset Start(string period, DateTimeOffset at)
+    {
+        var day = new DateTimeOffset(at.UtcDateTime.Date, TimeSpan.Zero);
+        return period switch
+        {
+            Day => day,
+            Week => day.AddDays(-(((int)day.DayOfWeek + 6) % 7)),
+            _ => new DateTimeOffset(day.Year, day.Month, 1, 0, 0, 0, TimeSpan.Zero),
+        };
+    }
+
+    public static DateTimeOffset End(string period, DateTimeOffset at) => period switch
+    {
+        Day => Start(period, at).AddDays(1),
+        Week => Start(period, at).AddDays(7),
+        _ => Start(period, at).AddMonths(1),
+    };
+}
+
+/// <summary>A low-balance alert of one wallet: its threshold and webhook, whether it is armed (the balance was at or above
+/// the threshold since it last fired), and the alert it fired last until its delivery is acknowledged.</summary>
+internal sealed class BalanceAlert
+{
+    public long Threshold { get; set; }
+    public string WebhookUrl { get; set; } = string.Empty;
+    public bool Armed { get; set; }
+    public string? PendingId { get; set; }
+    public DateTimeOffset? PendingAt { get; set; }
+    public long PendingAvailable { get; set; }
+    public DateTimeOffset? LastFiredAt { get; set; }
+
+    public BalanceAlert Copy() => (BalanceAlert)MemberwiseClone();
+}
+
+[JsonSerializable(typeof(BalanceAlert))]
+[JsonSerializable(typeof(Dictionary<string, MemberLimit>))]
 [JsonSerializable(typeof(List<GrantBucket>))]
 [JsonSerializable(typeof(List<LegacyOpenHold>))]
 [JsonSerializable(typeof(LedgerResult))]
@@ -63,6 +124,15 @@ internal sealed class WalletState
     public long Expired { get; private set; }
     public List<GrantBucket> Buckets { get; private set; } = [];
 
+    /// <summary>The wallet's low-balance alert, when one is set.</summary>
+    public BalanceAlert? Alert { get; set; }
+
+    /// <summary>Members' spend limits of this credit type, by user id (at most <see cref="LimitsMax"/>).</summary>
+    public Dictionary<string, MemberLimit> Limits { get; private set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Most members with a limit per credit type: the wallet row stays far below a property's 64 KiB.</summary>
+    public const int LimitsMax = 500;
+
     /// <summary>What open holds still reserve, per expiry instant (UTC ticks); never an entry of 0.</summary>
     public SortedDictionary<long, long> HeldUntil { get; private set; } = [];
 
@@ -78,6 +148,9 @@ internal sealed class WalletState
         Expired = row.Expired,
         Buckets = JsonSerializer.Deserialize(row.Buckets, LedgerJsonContext.Default.ListGrantBucket) ?? [],
         HeldUntil = ReadHeld(row),
+        Alert = string.IsNullOrEmpty(row.Alert) ? null : JsonSerializer.Deserialize(row.Alert, LedgerJsonContext.Default.BalanceAlert),
+        Limits = string.IsNullOrEmpty(row.Limits) ? new(StringComparer.Ordinal)
+            : new(JsonSerializer.Deserialize(row.Limits, LedgerJsonContext.Default.DictionaryStringMemberLimit) ?? [], StringComparer.Ordinal),
     };
 
     /// <summary>The row's <c>HeldUntil</c> (<c>ticks:amount</c> pairs joined by <c>;</c>), or the per-hold list of older rows
@@ -116,6 +189,8 @@ internal sealed class WalletState
         Refunded = Refunded,
         Expired = Expired,
         Buckets = JsonSerializer.Serialize(Buckets, LedgerJsonContext.Default.ListGrantBucket),
+        Limits = Limits.Count == 0 ? null : JsonSerializer.Serialize(Limits, LedgerJsonContext.Default.DictionaryStringMemberLimit),
+        Alert = Alert is null ? null : JsonSerializer.Serialize(Alert, LedgerJsonContext.Default.BalanceAlert),
         HeldUntil = string.Join(';', HeldUntil.Select(h => h.Key.ToString(CultureInfo.InvariantCulture) + ":" + h.Value.ToString(CultureInfo.InvariantCulture))),
     };
 
@@ -129,6 +204,9 @@ internal sealed class WalletState
         Expired = Expired,
         Buckets = Buckets.Select(b => new GrantBucket { Id = b.Id, Kind = b.Kind, Remaining = b.Remaining, Priority = b.Priority, ExpiresAt = b.ExpiresAt }).ToList(),
         HeldUntil = new SortedDictionary<long, long>(HeldUntil),
+        Alert = Alert?.Copy(),
+        Limits = Limits.ToDictionary(l => l.Key, l => new MemberLimit { Amount = l.Value.Amount, Period = l.Value.Period, PeriodKey = l.Value.PeriodKey, Spent = l.Value.Spent },
+            StringComparer.Ordinal),
     };
 
     public void Committed(ETag etag)
@@ -216,6 +294,36 @@ internal sealed class WalletState
         }
         bucket.Remaining += amount;
         Refunded += amount;
+    }
+
+    /// <summary>What <paramref name="userId"/> may still spend in the current period; null when no limit applies.</summary>
+    public long? LimitLeft(string userId, DateTimeOffset now) =>
+        Limits.TryGetValue(userId, out var limit)
+            ? Math.Max(0, limit.Amount - (limit.PeriodKey == SpendPeriods.Key(limit.Period, now) ? limit.Spent : 0))
+            : null;
+
+    /// <summary>Counts a spend of a member with a limit (a new period starts from 0).</summary>
+    public void CountSpend(string userId, long amount, DateTimeOffset now)
+    {
+        if (amount <= 0 || !Limits.TryGetValue(userId, out var limit))
+        {
+            return;
+        }
+        var key = SpendPeriods.Key(limit.Period, now);
+        if (limit.PeriodKey != key)
+        {
+            (limit.PeriodKey, limit.Spent) = (key, 0);
+        }
+        limit.Spent += amount;
+    }
+
+    /// <summary>A refund of a member's charge made in the limit's current period gives that much back to the limit.</summary>
+    public void UncountSpend(string userId, long amount, DateTimeOffset chargedAt)
+    {
+        if (Limits.TryGetValue(userId, out var limit) && limit.PeriodKey == SpendPeriods.Key(limit.Period, chargedAt))
+        {
+            limit.Spent = Math.Max(0, limit.Spent - amount);
+        }
     }
 
     /// <summary>Reserves <paramref name="amount"/> until <paramref name="expiresAt"/> (already rounded by <see cref="HoldExpiry"/>).</summary>

@@ -188,6 +188,7 @@ public sealed class WaterfallEngine(LedgerService ledger, ContactStore contacts,
         LedgerStatus.Charged => "found",
         LedgerStatus.AlreadyOwned => "already_owned",
         LedgerStatus.InsufficientCredits => "insufficient_credits",
+        LedgerStatus.SpendLimitReached => "spend_limit_reached",
         _ => "charge_refused:" + status,
     };
 }

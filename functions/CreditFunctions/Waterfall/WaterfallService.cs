@@ -19,6 +19,9 @@ public sealed class WaterfallRefusedException(string creditType, Credits needed,
 
     /// <summary>What was available.</summary>
     public Credits Available { get; } = available;
+
+    /// <summary>True when the member's spend limit refused it (<see cref="Available"/> is then what is left of the limit).</summary>
+    public bool SpendLimited { get; init; }
 }
 
 /// <summary>The Idempotency-Key was used before with another request: nothing was started, held or charged.</summary>
@@ -182,7 +185,7 @@ public sealed class WaterfallService(LedgerService ledger, EnrichmentSettingsSto
                 // Another request with this key (and other people) placed the run's hold first.
                 throw new IdempotencyKeyReusedException();
             }
-            if (result.Status == LedgerStatus.InsufficientCredits)
+            if (result.Status is LedgerStatus.InsufficientCredits or LedgerStatus.SpendLimitReached)
             {
                 // Nothing half-done: release what this request already held.
                 foreach (var hold in placed)
@@ -190,7 +193,10 @@ public sealed class WaterfallService(LedgerService ledger, EnrichmentSettingsSto
                     await ledger.VoidHoldAsync(new VoidRequest(teamId, userId, hold, $"release:{hold}")).ConfigureAwait(false);
                 }
                 var available = maximum - (result.Shortfall ?? Credits.Zero);
-                throw new WaterfallRefusedException(WaterfallData.CreditType(item), maximum, available);
+                throw new WaterfallRefusedException(WaterfallData.CreditType(item), maximum, available)
+                {
+                    SpendLimited = result.Status == LedgerStatus.SpendLimitReached,
+                };
             }
             if (result.HoldId is null)
             {

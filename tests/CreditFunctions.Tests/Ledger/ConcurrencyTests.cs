@@ -61,6 +61,34 @@ public sealed class ConcurrencyTests(AzuriteFixture azurite)
         await ctx.AssertVerifiedAsync("t1");
     }
 
+    [Fact]
+    public async Task Verification_while_another_process_charges_never_reports_a_difference_that_is_not_there()
+    {
+        var ctx = await LedgerTestContext.CreateAsync(azurite);
+        await ctx.GrantAsync("t1", "email", 1_000);
+        var other = ctx.NewLedger();
+        var charging = Task.Run(async () =>
+        {
+            for (var wave = 0; wave < 40; wave++)
+            {
+                await Task.WhenAll(Enumerable.Range(0, 8).Select(i => other.ChargeAsync(new ChargeRequest("t1", "ada", "enrichment", "csv_validate", LedgerTestContext.Key()))));
+            }
+        }, TestContext.Current.CancellationToken);
+
+        var passes = 0;
+        while (!charging.IsCompleted)
+        {
+            var report = await ctx.Ledger.VerifyAsync("t1", TestContext.Current.CancellationToken);
+            Assert.All(report.Problems, p => Assert.Contains("changed during each", p, StringComparison.Ordinal));
+            passes++;
+        }
+        await charging;
+
+        Assert.True(passes > 0);
+        Assert.Equal(840m, await ctx.AvailableAsync("t1", "email"));
+        await ctx.AssertVerifiedAsync("t1");
+    }
+
     private static async Task WaitUntilAsync(Func<bool> condition)
     {
         for (var waited = 0; !condition(); waited += 20)
