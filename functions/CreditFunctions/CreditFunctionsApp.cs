@@ -5,6 +5,7 @@ using CreditFunctions.Auth;
 using CreditFunctions.Hosting;
 using CreditFunctions.Ledger;
 using CreditFunctions.Platform;
+using CreditFunctions.Research;
 using CreditFunctions.Waterfall;
 
 namespace CreditFunctions;
@@ -31,6 +32,7 @@ public static class CreditFunctionsApp
         services.AddAuth(configuration, settings);
         services.AddLedger(configuration, AuthOptions.From(configuration, settings).SeedDemoTeam);
         services.AddAlerts(configuration);
+        services.AddResearch();
         services.AddWaterfall(configuration, LocalSecretsKeyFile(settings));
         services.AddObservability(configuration);
         return services;

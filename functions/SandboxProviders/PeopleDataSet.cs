@@ -74,6 +74,10 @@ public sealed class PeopleDataSet
     /// <summary>The person with this id, or null.</summary>
     public Person? FindById(string id) => _byId.GetValueOrDefault(id);
 
+    /// <summary>Someone working at <paramref name="domain"/>, when the data set has anyone there.</summary>
+    public Person? FindAnyAt(string? domain) =>
+        string.IsNullOrWhiteSpace(domain) ? null : People.FirstOrDefault(p => string.Equals(p.CompanyDomain, domain.Trim(), StringComparison.OrdinalIgnoreCase));
+
     /// <summary>The person with this first name, last name and company domain, or null.</summary>
     public Person? FindByName(string? firstName, string? lastName, string? domain) =>
         string.IsNullOrWhiteSpace(firstName) || string.IsNullOrWhiteSpace(lastName) || string.IsNullOrWhiteSpace(domain)

@@ -110,6 +110,7 @@ internal static class VendorEndpoints
             (VendorShape.Dialbase, "GET", "v2/mobile") => (FromQuery, DialbaseMobile),
             (VendorShape.Dialbase, "GET", "v2/job") => (FromQuery, DialbaseJob),
             (VendorShape.Verifly, "POST", "verify") => (VeriflyBody, VeriflyVerify),
+            (VendorShape.Sagewise, "POST", "v1/research") => (SagewiseBody, SagewiseResearch),
             _ => null,
         };
 
@@ -136,6 +137,41 @@ internal static class VendorEndpoints
         var body = await JsonNode.ParseAsync(request.Body, cancellationToken: request.HttpContext.RequestAborted);
         var email = body?["email"]?.GetValueKind() == JsonValueKind.String ? body["email"]!.GetValue<string>().Trim() : null;
         return email is { Length: > 2 } && email.Contains('@', StringComparison.Ordinal) ? new Query(null, null, null, null, null, email) : null;
+    }
+
+    private static async Task<Query?> SagewiseBody(HttpRequest request)
+    {
+        var body = await JsonNode.ParseAsync(request.Body, cancellationToken: request.HttpContext.RequestAborted);
+        string? Get(string name) => body?[name]?.GetValueKind() == JsonValueKind.String && body[name]!.GetValue<string>() is { Length: > 0 } v ? v : null;
+        var query = new Query(Get("first_name"), Get("last_name"), Get("company_domain"), null, Get("linkedin_url"), null);
+        return query.LinkedInUrl is not null || query.Domain is not null ? query : null;
+    }
+
+    private static JsonObject SagewiseResearch(string vendor, VendorSettings settings, PeopleDataSet people, Person? person, Query query, out int status)
+    {
+        var company = query.LinkedInUrl is null && query.FirstName is null ? people.FindAnyAt(query.Domain) : null;
+        if (company is not null)
+        {
+            status = 200;
+            return new JsonObject
+            {
+                ["status"] = "ok",
+                ["summary"] = $"{company.CompanyName} ({company.CompanyDomain}) is a company of the sandbox data set; people there include {company.JobTitle}s.",
+                ["company"] = new JsonObject { ["name"] = company.CompanyName, ["domain"] = company.CompanyDomain },
+            };
+        }
+        if (person is null || !VendorKnowledge.Knows(vendor, settings, person))
+        {
+            status = 404;
+            return new JsonObject { ["status"] = "not_found" };
+        }
+        status = 200;
+        return new JsonObject
+        {
+            ["status"] = "ok",
+            ["summary"] = $"{person.FirstName} {person.LastName} is {person.JobTitle} at {person.CompanyName}.",
+            ["company"] = new JsonObject { ["name"] = person.CompanyName, ["domain"] = person.CompanyDomain },
+        };
     }
 
     private static JsonObject LeadmineEmail(string vendor, VendorSettings settings, PeopleDataSet people, Person? person, Query query, out int status)

@@ -23,6 +23,11 @@ public enum VendorShape
     /// <summary>Email verifier: <c>POST /{vendor}/verify</c> with <c>{"email":…}</c> answers
     /// <c>{"email":…,"result":"deliverable|accept_all|undeliverable|unknown","score":…}</c>.</summary>
     Verifly,
+
+    /// <summary>Research writer: <c>POST /{vendor}/v1/research</c> with <c>first_name</c>, <c>last_name</c>,
+    /// <c>linkedin_url</c> (a person) or only <c>company_domain</c> (a company); answers
+    /// <c>{"status":"ok","summary":…,"company":{"name","domain"}}</c> or 404 <c>{"status":"not_found"}</c>.</summary>
+    Sagewise,
 }
 
 /// <summary>How long a vendor takes to answer.</summary>

@@ -40,6 +40,7 @@ internal static class SoakBenchmark
         var warmup = args.SkipWhile(a => a != "--warmup-minutes").Skip(1).Select(a => TimeSpan.FromMinutes(double.Parse(a, CultureInfo.InvariantCulture)))
             .FirstOrDefault(TimeSpan.FromMinutes(1));
         await using var azurite = await BenchmarkOutput.StartAzuriteAsync(args);
+        await using var monitor = AzuriteMonitor.Start(azurite.QueuePort);
         var quiet = SandboxConfig.Default.Quiet();
         await using var sandbox = await SandboxServer.StartAsync(new SandboxOptions
         {
@@ -87,7 +88,7 @@ internal static class SoakBenchmark
         using var app = StartApp(localRun, settings, port);
         using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = Clients * 2 })
         {
-            BaseAddress = new Uri($"http://127.0.0.1:{port}/"), Timeout = TimeSpan.FromSeconds(60),
+            BaseAddress = new Uri($"http://127.0.0.1:{port}/"), Timeout = TimeSpan.FromSeconds(20),
         };
         await WaitHealthyAsync(http, app);
         for (var t = 0; t < Teams; t++)
@@ -119,6 +120,7 @@ internal static class SoakBenchmark
         await Task.Delay(warmup);
         var memory = new List<(double Seconds, long RssBytes)>();
         var clock = Stopwatch.StartNew();
+        var measuredFrom = monitor.Now;
         measuring = true;
         var startRss = Rss(app);
         var startCpu = app.TotalProcessorTime;
@@ -136,6 +138,7 @@ internal static class SoakBenchmark
         }
         measuring = false;
         var seconds = clock.Elapsed.TotalSeconds;
+        var storage = monitor.Between(measuredFrom, monitor.Now);
         var endRss = Rss(app);
         app.Refresh();
         var appCpu = (app.TotalProcessorTime - startCpu).TotalSeconds;
@@ -166,17 +169,19 @@ internal static class SoakBenchmark
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{total:N0} requests in {seconds:0} s: {total / seconds:0.0} requests/s; app CPU {appCpu / seconds:0.00} cores, driver and sandbox CPU {driverCpu / seconds:0.00} cores"));
         foreach (var (status, count) in stats.ByStatus.OrderBy(s => s.Key))
         {
-            Console.WriteLine($"  status {(status == 0 ? "transport error" : status.ToString(CultureInfo.InvariantCulture))}: {count:N0}");
+            Console.WriteLine($"  status {status switch { 0 => "transport error", -1 => "client timeout", _ => status.ToString(CultureInfo.InvariantCulture) }}: {count:N0}");
         }
         foreach (var (kind, latencies) in stats.Latencies.OrderBy(l => l.Key, StringComparer.Ordinal))
         {
             var sorted = latencies.ToArray().Order().ToArray();
             var statuses = string.Join(", ", stats.ByKindAndStatus.Where(s => s.Key.Kind == kind).OrderBy(s => s.Key.Status).Select(s => $"{s.Key.Status}: {s.Value:N0}"));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  {kind}: {sorted.Length:N0} ({statuses}), p50 {BenchmarkOutput.Percentile(sorted, 0.5):0.0} ms, p99 {BenchmarkOutput.Percentile(sorted, 0.99):0.0} ms"));
+                $"  {kind}: {sorted.Length:N0} ({statuses}), p50 {BenchmarkOutput.Percentile(sorted, 50):0.0} ms, p99 {BenchmarkOutput.Percentile(sorted, 99):0.0} ms, "
+                + $"p99.9 {BenchmarkOutput.Percentile(sorted, 99.9):0} ms, max {sorted[^1]:0} ms, mean {sorted.Average():0.0} ms"));
         }
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"app resident memory: start {startRss / 1048576.0:0} MB, end {endRss / 1048576.0:0} MB ({growth:+0.0%;-0.0%}), peak {peak / 1048576.0:0} MB"));
+        Console.WriteLine($"  {storage}");
         Console.WriteLine($"goal memory growth ≤ 10 %: {(growth <= 0.10 ? "met" : "missed")}; undocumented statuses: {undocumented}; ledger problems: {verifyProblems}");
         await File.WriteAllTextAsync(Path.Combine(BenchmarkOutput.ResultsFolder(), "soak-memory.csv"),
             "seconds,rss_mb\n" + string.Concat(memory.Select(m => string.Create(CultureInfo.InvariantCulture, $"{m.Seconds:0},{m.RssBytes / 1048576.0:0.0}\n"))));
@@ -192,19 +197,23 @@ internal static class SoakBenchmark
             ("rss_peak_mb", "the app's highest resident memory sampled (MB)", peak / 1048576.0),
             ("rss_growth", "end ÷ start − 1 (goal ≤ 0.10)", growth),
             ("app_cpu_cores", "the app process's CPU while measured (cores)", appCpu / seconds),
+            ("azurite_cpu_cores", "Azurite's CPU while measured (cores)", storage.AzuriteCpuShare),
+            ("machine_busy", "the whole machine busy while measured (share of all cores)", storage.MachineBusy),
             ("driver_cpu_cores", "this process's CPU (the 32 clients and the sandbox vendors) while measured (cores)", driverCpu / seconds),
             ("ledger_problems", "ledger verification problems (all teams)", verifyProblems),
         };
         foreach (var (status, count) in stats.ByStatus.OrderBy(s => s.Key))
         {
-            values.Add(($"status_{status}", status == 0 ? "transport errors" : $"answers with status {status}", count));
+            values.Add((status < 0 ? "client_timeouts" : $"status_{status}", status switch { 0 => "transport errors", -1 => "no answer within the client's 20 s timeout", _ => $"answers with status {status}" }, count));
         }
         foreach (var (kind, latencies) in stats.Latencies.OrderBy(l => l.Key, StringComparer.Ordinal))
         {
             var sorted = latencies.ToArray().Order().ToArray();
             values.Add(($"{kind}_count", $"{kind} requests", sorted.Length));
-            values.Add(($"{kind}_p50_ms", $"{kind} p50 (ms)", BenchmarkOutput.Percentile(sorted, 0.5)));
-            values.Add(($"{kind}_p99_ms", $"{kind} p99 (ms)", BenchmarkOutput.Percentile(sorted, 0.99)));
+            values.Add(($"{kind}_p50_ms", $"{kind} p50 (ms)", BenchmarkOutput.Percentile(sorted, 50)));
+            values.Add(($"{kind}_p99_ms", $"{kind} p99 (ms)", BenchmarkOutput.Percentile(sorted, 99)));
+            values.Add(($"{kind}_max_ms", $"{kind} slowest (ms)", sorted[^1]));
+            values.Add(($"{kind}_mean_ms", $"{kind} mean (ms)", sorted.Average()));
         }
         await BenchmarkOutput.WriteAsync("soak", values, new Dictionary<string, string>(StringComparer.Ordinal)
         {
@@ -295,11 +304,12 @@ internal static class SoakBenchmark
                 }
                 return response.IsSuccessStatusCode && body.Length > 0 && body[0] == (byte)'{' ? JsonDocument.Parse(body).RootElement.Clone() : null;
             }
-            catch (HttpRequestException) when (!ct.IsCancellationRequested)
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested)
             {
+                // 0: the connection failed; -1: no answer within the client's timeout. Both count as undocumented.
                 if (measuring())
                 {
-                    stats.Record(kind, 0, clock.Elapsed.TotalMilliseconds);
+                    stats.Record(kind, ex is TaskCanceledException ? -1 : 0, clock.Elapsed.TotalMilliseconds);
                 }
                 return null;
             }

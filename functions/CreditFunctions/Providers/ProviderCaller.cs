@@ -207,12 +207,13 @@ public sealed class ProviderCaller : IAsyncDisposable
                     var mapped = map.StatusMap.FirstOrDefault(p => string.Equals(p.Key, verdict, StringComparison.OrdinalIgnoreCase)).Value;
                     return new ProviderVerified(Provenance(), mapped is null ? EmailVerificationStatus.Unknown : ProviderCatalog.ToVerdict(mapped), verdict, confidence);
                 }
-                var data = new ProviderData(Read(map.Email), Read(map.Phone), Read(map.JobTitle), Read(map.CompanyName), Read(map.CompanyDomain));
+                var data = new ProviderData(Read(map.Email), Read(map.Phone), Read(map.JobTitle), Read(map.CompanyName), Read(map.CompanyDomain), Read(map.Summary));
                 var found = capability switch
                 {
                     ProviderCapabilities.Email => data.Email is not null,
                     ProviderCapabilities.Mobile => data.Phone is not null,
                     ProviderCapabilities.Job => data.JobTitle is not null || data.CompanyName is not null,
+                    ProviderCapabilities.Research => data.Summary is not null,
                     _ => data.CompanyName is not null || data.CompanyDomain is not null,
                 };
                 return found ? new ProviderHit(Provenance(), data, confidence) : new ProviderMiss(Provenance());

@@ -271,6 +271,7 @@ public sealed class ProviderCatalog
         {
             ("email", response.Email), ("phone", response.Phone), ("jobTitle", response.JobTitle), ("companyName", response.CompanyName),
             ("companyDomain", response.CompanyDomain), ("confidence", response.Confidence), ("verificationStatus", response.VerificationStatus),
+            ("summary", response.Summary),
             ("notFound.nullPath", e.NotFound?.NullPath), ("notFound.equalsPath", e.NotFound?.EqualsPath),
         })
         {
@@ -289,6 +290,7 @@ public sealed class ProviderCatalog
             ProviderCapabilities.Mobile => response.Phone is null ? "response.phone" : null,
             ProviderCapabilities.Job => response.JobTitle is null && response.CompanyName is null ? "response.jobTitle or response.companyName" : null,
             ProviderCapabilities.ReverseIp => response.CompanyName is null && response.CompanyDomain is null ? "response.companyName or response.companyDomain" : null,
+            ProviderCapabilities.Research => response.Summary is null ? "response.summary" : null,
             _ => response.VerificationStatus is null ? "response.verificationStatus" : null,
         };
         if (needed is not null)

@@ -20,8 +20,11 @@ public static class ProviderCapabilities
     /// <summary>The company behind an IP address.</summary>
     public const string ReverseIp = "reverse_ip";
 
+    /// <summary>A written summary of a person or a company (AI research).</summary>
+    public const string Research = "research";
+
     /// <summary>Every capability a definition may name.</summary>
-    public static IReadOnlyList<string> All { get; } = [Email, Mobile, EmailVerification, Job, ReverseIp];
+    public static IReadOnlyList<string> All { get; } = [Email, Mobile, EmailVerification, Job, ReverseIp, Research];
 }
 
 /// <summary>The fields of <see cref="PersonInput"/> a request template may use, as <c>{field}</c>.</summary>
@@ -100,6 +103,9 @@ public sealed record ProviderResponseMapping
 
     /// <summary>The company's name.</summary>
     public string? CompanyName { get; init; }
+
+    /// <summary>The research summary (required for <see cref="ProviderCapabilities.Research"/>).</summary>
+    public string? Summary { get; init; }
 
     /// <summary>The company's domain.</summary>
     public string? CompanyDomain { get; init; }

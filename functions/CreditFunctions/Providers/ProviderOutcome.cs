@@ -68,7 +68,8 @@ public sealed record ProviderProvenance(string Provider, string Capability, Date
 /// <param name="JobTitle">Current title.</param>
 /// <param name="CompanyName">Current company.</param>
 /// <param name="CompanyDomain">Current company's domain.</param>
-public sealed record ProviderData(string? Email, string? Phone, string? JobTitle, string? CompanyName, string? CompanyDomain)
+/// <param name="Summary">A research summary.</param>
+public sealed record ProviderData(string? Email, string? Phone, string? JobTitle, string? CompanyName, string? CompanyDomain, string? Summary = null)
 {
     /// <summary>Shows no personal data.</summary>
     public override string ToString() => nameof(ProviderData);

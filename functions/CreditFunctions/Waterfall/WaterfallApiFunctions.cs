@@ -78,6 +78,54 @@ public sealed class WaterfallApiFunctions(ApiGate gate, WaterfallService waterfa
             }
         });
 
+    /// <summary>A number for the dialer: the waterfall's mobile providers for one person, a phone credit (*Phone number* /
+    /// *Dialer look-up*) only when a number is found that the team does not own yet. <c>dryRun</c> answers the cost
+    /// without calling a provider.</summary>
+    [Function("dialer-lookups")]
+    public Task<IActionResult> DialerLookupAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/dialer/lookups")] HttpRequest request,
+        CancellationToken ct) =>
+        gate.RunAsync(request, async caller =>
+        {
+            var key = IdempotencyKeys.Read(request, required: false, out var keyProblem);
+            if (keyProblem is not null)
+            {
+                return keyProblem;
+            }
+            var (body, error) = await ReadAsync<DialerBody>(request.HttpContext, ct);
+            if (error is not null)
+            {
+                return error;
+            }
+            var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
+            AddPersonErrors(errors, "person", body!.Person);
+            if (errors.Count > 0)
+            {
+                return Problems.Validation(errors);
+            }
+            if (body.DryRun == true)
+            {
+                var quote = (await waterfall.QuoteAsync(caller.TeamId, body.Person!, [WaterfallData.Mobile], ChargePlan.Dialer, ct)).Single();
+                return Results.Ok(new
+                {
+                    dryRun = true, feature = "phone_number", action = quote.Action, owned = quote.Owned, creditType = "phone",
+                    atMost = quote.AtMost.Value, charged = "only when a number is found",
+                });
+            }
+            try
+            {
+                var (runId, person) = await waterfall.RevealAsync(caller.TeamId, caller.UserId, body.Person!, [WaterfallData.Mobile], key, ct, ChargePlan.Dialer);
+                return Results.Ok(new { runId, personId = person.PersonId, phone = person.Mobile });
+            }
+            catch (WaterfallRefusedException refused)
+            {
+                return InsufficientCredits(refused);
+            }
+            catch (IdempotencyKeyReusedException)
+            {
+                return Problems.IdempotencyKeyReused();
+            }
+        });
+
     [Function("enrichment-waterfall")]
     public Task<IActionResult> StartWaterfallAsync(
         [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/enrichment/waterfall")] HttpRequest request,
@@ -363,7 +411,7 @@ public sealed class WaterfallApiFunctions(ApiGate gate, WaterfallService waterfa
         webhookSigning = settings.WebhookSecret is not null,
     };
 
-    private static void AddPersonErrors(Dictionary<string, string[]> errors, string prefix, PersonInput? person)
+    internal static void AddPersonErrors(Dictionary<string, string[]> errors, string prefix, PersonInput? person)
     {
         if (person is null)
         {
@@ -423,6 +471,8 @@ public sealed class WaterfallApiFunctions(ApiGate gate, WaterfallService waterfa
     }
 
     private sealed record RevealBody(PersonInput? Person, IReadOnlyList<string>? Data);
+
+    private sealed record DialerBody(PersonInput? Person, bool? DryRun);
 
     private sealed record WaterfallBody(IReadOnlyList<PersonInput>? People, IReadOnlyList<string>? Data, string? WebhookUrl);
 

@@ -41,9 +41,13 @@ public sealed record ChargePlan(string Feature, string EmailAction, string Mobil
     /// <summary>A single reveal (<c>POST /api/v1/people/reveal</c>): the Email and Phone number features.</summary>
     public static ChargePlan Reveal { get; } = new("email", "email_reveal", "phone_reveal");
 
+    /// <summary>A dialer look-up (<c>POST /api/v1/dialer/lookups</c>): a number for the dialer, under Phone number.</summary>
+    public static ChargePlan Dialer { get; } = new("phone_number", "email_reveal", "dialer_lookup");
+
     /// <summary>The (feature, action) of a hit for <paramref name="data"/>.</summary>
     public (string Feature, string Action) For(string data) =>
-        this == Reveal ? (data == WaterfallData.Email ? "email" : "phone_number", data == WaterfallData.Email ? EmailAction : MobileAction)
+        this == Reveal || this == Dialer
+            ? (data == WaterfallData.Email ? "email" : "phone_number", data == WaterfallData.Email ? EmailAction : MobileAction)
             : (Feature, data == WaterfallData.Email ? EmailAction : MobileAction);
 }
 

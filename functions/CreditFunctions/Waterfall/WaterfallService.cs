@@ -97,15 +97,18 @@ public sealed class WaterfallService(LedgerService ledger, EnrichmentSettingsSto
     /// <paramref name="idempotencyKey"/> again, the charges answer their first result and move nothing.
     /// </summary>
     public async Task<(string RunId, PersonResult Person)> RevealAsync(string teamId, string userId, PersonInput person, IReadOnlyList<string> data,
-        string? idempotencyKey, CancellationToken cancellationToken)
+        string? idempotencyKey, CancellationToken cancellationToken, ChargePlan? plan = null)
     {
         ArgumentNullException.ThrowIfNull(person);
+        plan ??= ChargePlan.Reveal;
+        // Each route keeps its own keys: the same caller key on a reveal and a dialer look-up are two requests.
+        var (claimPrefix, chargePrefix) = plan == ChargePlan.Dialer ? ("dialer:", "dl") : ("reveal:", "rv");
         var runId = idempotencyKey is null
             ? Guid.NewGuid().ToString("N")
             : Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(teamId + "\n" + idempotencyKey)))[..32];
         var who = new WaterfallPerson(0, WaterfallPerson.IdFor(person), person.Normalize());
         if (idempotencyKey is not null
-            && !(await contacts.ClaimRequestAsync(teamId, "reveal:" + idempotencyKey, Fingerprint([who.Input], data, ChargePlan.Reveal, null), cancellationToken)
+            && !(await contacts.ClaimRequestAsync(teamId, claimPrefix + idempotencyKey, Fingerprint([who.Input], data, plan, null), cancellationToken)
                 .ConfigureAwait(false)).Same)
         {
             throw new IdempotencyKeyReusedException();
@@ -116,16 +119,32 @@ public sealed class WaterfallService(LedgerService ledger, EnrichmentSettingsSto
         var balances = ledger.GetBalancesAsync(teamId, cancellationToken);
         await Task.WhenAll(teamSettings, contact, balances).ConfigureAwait(false);
         var stored = await contact.ConfigureAwait(false);
-        CheckBalance(stored, await balances.ConfigureAwait(false), data, ChargePlan.Reveal);
+        CheckBalance(stored, await balances.ConfigureAwait(false), data, plan);
         var team = await teamSettings.ConfigureAwait(false);
         var run = new WaterfallRun
         {
-            RunId = runId, TeamId = teamId, UserId = userId, Data = data, People = [who], Plan = ChargePlan.Reveal,
+            RunId = runId, TeamId = teamId, UserId = userId, Data = data, People = [who], Plan = plan,
             EmailProviders = team.EmailProviders, MobileProviders = team.MobileProviders, Verifier = team.Verifier, VerifyEmails = team.VerifyEmails,
         };
         // The settings and the contact just read are the engine's too: no second read on the answer's path.
-        var result = await engine.RunOneAsync(run, team, who, known, stored, $"rv:{teamId}:{runId}", cancellationToken).ConfigureAwait(false);
+        var result = await engine.RunOneAsync(run, team, who, known, stored, $"{chargePrefix}:{teamId}:{runId}", cancellationToken).ConfigureAwait(false);
         return (runId, result);
+    }
+
+    /// <summary>What a single look-up of <paramref name="data"/> for <paramref name="person"/> would cost, without calling
+    /// a provider or charging: 0 for what the team owns, else the price (charged only if found).</summary>
+    public async Task<IReadOnlyList<(string Data, string Action, bool Owned, Credits AtMost)>> QuoteAsync(string teamId, PersonInput person,
+        IReadOnlyList<string> data, ChargePlan plan, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(person);
+        var who = new WaterfallPerson(0, WaterfallPerson.IdFor(person), person.Normalize());
+        (who, _) = await engine.ResolveAsync(teamId, who, cancellationToken).ConfigureAwait(false);
+        var stored = await contacts.GetAsync(teamId, who.PersonId, cancellationToken).ConfigureAwait(false);
+        return [.. data.Select(item =>
+        {
+            var owned = item == WaterfallData.Email ? stored?.Email is not null : stored?.Mobile is not null;
+            return (item, plan.For(item).Action, owned, owned ? Credits.Zero : Price(plan, item));
+        })];
     }
 
     /// <summary>Voids what is left of <paramref name="holdIds"/> (idempotent per hold).</summary>
