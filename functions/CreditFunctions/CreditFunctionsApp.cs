@@ -1,6 +1,7 @@
 using Azure.Data.Tables;
 using CreditFunctions.Api;
 using CreditFunctions.Auth;
+using CreditFunctions.CsvJobs;
 using CreditFunctions.Hosting;
 using CreditFunctions.Ledger;
 using CreditFunctions.Platform;
@@ -14,7 +15,7 @@ public static class CreditFunctionsApp
 {
     /// <summary>
     /// Registers the app's services (no I/O here): the storage clients of <c>AzureWebJobsStorage</c>, the API's
-    /// front door, teams and keys, the ledger (with the <c>plan-grants</c> timer's work), the waterfall, telemetry,
+    /// front door, teams and keys, the ledger (with the <c>plan-grants</c> timer's work), the waterfall, CSV jobs, telemetry,
     /// and a start-up step that creates the app's tables. Settings are read from <paramref name="configuration"/>.
     /// </summary>
     public static IServiceCollection AddCreditFunctions(this IServiceCollection services, IConfiguration configuration)
@@ -30,6 +31,7 @@ public static class CreditFunctionsApp
         services.AddAuth(configuration, settings);
         services.AddLedger(configuration, AuthOptions.From(configuration, settings).SeedDemoTeam);
         services.AddWaterfall(configuration, LocalSecretsKeyFile(settings));
+        services.AddCsvJobs(configuration);
         services.AddObservability(configuration);
         return services;
     }
@@ -49,12 +51,14 @@ public static class CreditFunctionsApp
     }
 
     /// <summary>Creates the app's tables when the worker starts (before the first invocation).</summary>
-    private sealed class StorageSetup(LedgerService ledger, ContactStore contacts) : IHostedService
+    private sealed class StorageSetup(LedgerService ledger, ContactStore contacts, CsvJobStore csvJobs, CsvJobProcessor csvProcessor) : IHostedService
     {
         public async Task StartAsync(CancellationToken cancellationToken)
         {
             await ledger.InitializeAsync(cancellationToken).ConfigureAwait(false);
             await contacts.Table.CreateIfNotExistsAsync(cancellationToken).ConfigureAwait(false);
+            await csvJobs.Table.CreateIfNotExistsAsync(cancellationToken).ConfigureAwait(false);
+            await csvProcessor.InitializeAsync(cancellationToken).ConfigureAwait(false);
         }
 
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
