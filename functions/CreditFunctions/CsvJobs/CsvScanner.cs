@@ -274,14 +274,14 @@ public static class CsvScanner
             else if (u.Equals(delimiter))
             {
                 s.EndCell();
-                s.Advance(1, units, i);
+                s.Advance(1, units, i, check: false);
                 s.CellStart = s.Position;
             }
             else
             {
                 // CR or LF: the end of a row (an empty row between CR and LF is no row).
                 s.EndRow();
-                s.Advance(1, units, i);
+                s.Position++;
                 s.RowStart = s.Position;
                 s.CellStart = s.Position;
             }
@@ -347,7 +347,7 @@ public static class CsvScanner
         private List<byte>? _header = [];
 
         /// <summary>Moves over <paramref name="count"/> units, keeping the header's units while in the first row.</summary>
-        public void Advance<T>(int count, ReadOnlySpan<T> units, int at) where T : unmanaged
+        public void Advance<T>(int count, ReadOnlySpan<T> units, int at, bool check = true) where T : unmanaged
         {
             if (_header is not null && count > 0)
             {
@@ -358,6 +358,10 @@ public static class CsvScanner
                 }
             }
             Position += count;
+            if (!check)
+            {
+                return;
+            }
             if ((Position - CellStart) * UnitBytes > CsvLimits.CellBytesMax)
             {
                 throw new CsvFileException("cellSize", $"A cell of row {Rows + 1} is longer than {CsvLimits.CellBytesMax:N0} bytes (4 KB).");
