@@ -104,7 +104,10 @@ internal sealed class CsvTestContext : IAsyncDisposable
         using var http = new HttpClient();
         var bytes = await http.GetByteArrayAsync(body.GetProperty("url").GetString(), Ct);
         var text = Encoding.UTF8.GetString(bytes).TrimStart('\uFEFF');
-        return [.. CsvRows.ReadRange(text, ',', 0).Select(r => r.Cells)];
+        // The results keep the file's delimiter.
+        var headerLine = text[..text.IndexOf('\n', StringComparison.Ordinal)];
+        var delimiter = new[] { ',', ';', '\t' }.MaxBy(d => headerLine.Count(c => c == d));
+        return [.. CsvRows.ReadRange(text, delimiter, 0).Select(r => r.Cells)];
     }
 
     public async Task<List<UsageLine>> LinesAsync()
