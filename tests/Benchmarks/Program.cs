@@ -8,6 +8,7 @@ var scenarios = new Dictionary<string, Func<string[], Task<int>>>(StringComparer
     ["ledger"] = LedgerBenchmark.RunAsync,
     ["durable"] = DurableBenchmark.RunAsync,
     ["waterfall"] = WaterfallBenchmark.RunAsync,
+    ["csv"] = CsvBenchmark.RunAsync,
 };
 if (args.Length > 0 && args[0] == DurableBenchmark.WorkerScenario)
 {

@@ -203,7 +203,7 @@ internal static class WaterfallBenchmark
     }
 
     /// <summary>The embedded provider definitions with their rate limits lifted (0 = no token bucket).</summary>
-    private static string WriteProvidersFileWithoutRateLimits()
+    internal static string WriteProvidersFileWithoutRateLimits()
     {
         using var stream = typeof(ProviderCatalog).Assembly.GetManifestResourceStream("CreditFunctions.Providers.providers.json")
             ?? throw new InvalidOperationException("The embedded providers.json is missing.");
