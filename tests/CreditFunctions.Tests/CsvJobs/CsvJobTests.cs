@@ -215,4 +215,40 @@ public sealed class CsvJobTests(AzuriteFixture azurite, SandboxVendors sandbox) 
         Assert.Equal(5000m - charged, email.Available.Value);
         Assert.True((await ctx.Ledger.VerifyAsync(ctx.TeamId, Ct)).Ok);
     }
+
+    [Fact]
+    public async Task A_utf16_file_with_a_bom_and_semicolons_runs_like_utf8()
+    {
+        await using var ctx = await StartAsync(azurite, sandbox);
+        var file = DirtyCsv.Generate(People(12, skip: 1200), duplicates: 2, badRows: 2, delimiter: ';');
+        byte[] bytes = [.. Encoding.Unicode.GetPreamble(), .. Encoding.Unicode.GetBytes(file.Text)];
+        var (id, _) = await ctx.CreateAsync(new { fileName = "utf16.csv", enrich = true });
+
+        using var put = await ctx.PutFileAsync(id, bytes);
+        var quoted = await ctx.WaitForAsync(id, "quoted", "failed");
+        using var start = await ctx.StartJobAsync(id);
+        await ctx.WaitForAsync(id, "completed", "failed");
+        var results = await ctx.ResultsAsync(id);
+
+        Assert.Equal("Utf16LE", quoted.GetProperty("quote").GetProperty("encoding").GetString());
+        Assert.Equal(";", quoted.GetProperty("quote").GetProperty("delimiter").GetString());
+        Assert.Equal(file.Rows, results.Count - 1);
+        Assert.Contains(results, r => r[0] == "Łukasz");
+        Assert.Contains(results, r => r[0] == "李" && r[^1].StartsWith("ragged row", StringComparison.Ordinal));
+        Assert.Contains(results, r => r[0] == "Łukasz" && r[^1].StartsWith("missing fields", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_direct_upload_over_10_MB_is_413_and_writes_nothing()
+    {
+        await using var ctx = await StartAsync(azurite, sandbox);
+        var (id, _) = await ctx.CreateAsync(new { enrich = true });
+
+        using var tooLarge = await ctx.PutFileAsync(id, new byte[CreditFunctions.CsvJobs.CsvLimits.DirectUploadBytesMax + 1]);
+        await Task.Delay(1000, Ct);
+
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, tooLarge.StatusCode);
+        Assert.False(await ctx.Blobs.GetBlobContainerClient("csv-uploads").GetBlobClient($"{ctx.TeamId}/{id}.csv").ExistsAsync(Ct));
+        Assert.Equal("uploading", (await ctx.GetAsync(id)).GetProperty("status").GetString());
+    }
 }
