@@ -300,8 +300,9 @@ public sealed partial class CsvJobProcessor(CsvJobStore jobs, BlobServiceClient 
     }
 
     /// <summary>
-    /// Ends a job: commits the results from the header and the chunks in <paramref name="chunksDone"/> (in order), releases
-    /// what is left of its holds, and records the outcome. Idempotent. The webhook body to send, or null.
+    /// Ends a job: releases what is left of its holds (first, so a failure later cannot keep them), commits the results from
+    /// the header and the chunks in <paramref name="chunksDone"/> (in order), and records the outcome. Idempotent. The
+    /// webhook body to send, or null.
     /// </summary>
     public async Task<string?> FinishAsync(string teamId, string jobId, string status, IReadOnlyList<int> chunksDone, CsvTotals totals, string? error,
         CancellationToken cancellationToken)
@@ -309,6 +310,14 @@ public sealed partial class CsvJobProcessor(CsvJobStore jobs, BlobServiceClient 
         ArgumentNullException.ThrowIfNull(chunksDone);
         ArgumentNullException.ThrowIfNull(totals);
         var job = await jobs.GetAsync(teamId, jobId, cancellationToken).ConfigureAwait(false) ?? throw new InvalidOperationException("No such job.");
+        // Money first: the holds' rest is released before anything else can fail (each void is idempotent by its key).
+        foreach (var type in new[] { "email", "phone" })
+        {
+            if (job.HoldFor(type) is { } hold)
+            {
+                await ledger.VoidHoldAsync(new VoidRequest(teamId, job.UserId, hold, $"release:{hold}")).ConfigureAwait(false);
+            }
+        }
         var header = JsonSerializer.Deserialize<string[]>(job.HeaderJson!)!;
         var text = new StringBuilder("\uFEFF");
         CsvRows.AppendLine(text, header.Concat(ResultColumns), job.Delimiter![0]);
@@ -317,13 +326,6 @@ public sealed partial class CsvJobProcessor(CsvJobStore jobs, BlobServiceClient 
             .ConfigureAwait(false);
         await results.CommitBlockListAsync([HeaderBlockId, .. chunksDone.Order().Select(BlockId)],
             new CommitBlockListOptions { HttpHeaders = new BlobHttpHeaders { ContentType = "text/csv; charset=utf-8" } }, cancellationToken).ConfigureAwait(false);
-        foreach (var type in new[] { "email", "phone" })
-        {
-            if (job.HoldFor(type) is { } hold)
-            {
-                await ledger.VoidHoldAsync(new VoidRequest(teamId, job.UserId, hold, $"release:{hold}")).ConfigureAwait(false);
-            }
-        }
         var now = clock.GetUtcNow();
         var ended = await jobs.UpdateAsync(teamId, jobId, j =>
         {

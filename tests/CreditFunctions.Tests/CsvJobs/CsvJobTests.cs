@@ -251,4 +251,31 @@ public sealed class CsvJobTests(AzuriteFixture azurite, SandboxVendors sandbox) 
         Assert.False(await ctx.Blobs.GetBlobContainerClient("csv-uploads").GetBlobClient($"{ctx.TeamId}/{id}.csv").ExistsAsync(Ct));
         Assert.Equal("uploading", (await ctx.GetAsync(id)).GetProperty("status").GetString());
     }
+
+    [Fact]
+    public async Task A_job_whose_chunk_keeps_failing_ends_failed_keeps_the_other_rows_and_releases_its_hold()
+    {
+        await using var ctx = await StartAsync(azurite, sandbox);
+        var (id, _) = await ctx.QuotedAsync(DirtyCsv.Generate(People(600, skip: 1300)).Text);
+        CreditFunctions.CsvJobs.CsvJobProcessor.FailAfterChargesForTests = (job, chunk) => job == id && chunk == 1;
+        try
+        {
+            using var start = await ctx.StartJobAsync(id);
+            var done = await ctx.WaitForAsync(id, "failed", "completed");
+            var results = await ctx.ResultsAsync(id);
+            var email = await ctx.BalanceAsync("email");
+            var charged = (await ctx.LinesAsync()).Sum(l => l.Credits.Value);
+
+            Assert.Equal("failed", done.GetProperty("status").GetString());
+            Assert.Contains("Chunk 1", done.GetProperty("error").GetString(), StringComparison.Ordinal);
+            Assert.Equal(501, results.Count);
+            Assert.Equal(0m, email.Held.Value);
+            Assert.Equal(1000m - charged, email.Available.Value);
+            Assert.True((await ctx.Ledger.VerifyAsync(ctx.TeamId, Ct)).Ok);
+        }
+        finally
+        {
+            CreditFunctions.CsvJobs.CsvJobProcessor.FailAfterChargesForTests = null;
+        }
+    }
 }
