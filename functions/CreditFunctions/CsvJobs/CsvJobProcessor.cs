@@ -352,6 +352,32 @@ public sealed partial class CsvJobProcessor(CsvJobStore jobs, BlobServiceClient 
         }, JsonSerializerOptions.Web);
     }
 
+    /// <summary>
+    /// Ends a job whose run was terminated (it runs no more code of its own): the holds' rest is released, the chunks whose
+    /// blocks were staged are committed, and the job is <c>cancelled</c> with the run's last progress.
+    /// </summary>
+    public async Task EndTerminatedAsync(string teamId, string jobId, CsvTotals totals, CancellationToken cancellationToken)
+    {
+        var chunks = new List<int>();
+        try
+        {
+            var blocks = await ResultBlob(teamId, jobId).GetBlockListAsync(BlockListTypes.All, cancellationToken: cancellationToken).ConfigureAwait(false);
+            foreach (var block in blocks.Value.UncommittedBlocks.Concat(blocks.Value.CommittedBlocks))
+            {
+                var name = Encoding.ASCII.GetString(Convert.FromBase64String(block.Name));
+                if (name[0] == 'c' && int.TryParse(name.AsSpan(1), NumberStyles.None, CultureInfo.InvariantCulture, out var chunk) && !chunks.Contains(chunk))
+                {
+                    chunks.Add(chunk);
+                }
+            }
+        }
+        catch (RequestFailedException ex) when (ex.Status == 404)
+        {
+            // No chunk staged anything.
+        }
+        await FinishAsync(teamId, jobId, CsvJobStatus.Cancelled, chunks, totals, "Terminated through the orchestration API.", cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>Records progress; true when a cancel was asked for.</summary>
     public async Task<bool> CheckpointAsync(string teamId, string jobId, CsvTotals totals, CancellationToken cancellationToken)
     {

@@ -278,4 +278,33 @@ public sealed class CsvJobTests(AzuriteFixture azurite, SandboxVendors sandbox) 
             CreditFunctions.CsvJobs.CsvJobProcessor.FailAfterChargesForTests = null;
         }
     }
+
+    [Fact]
+    public async Task A_run_terminated_through_the_orchestration_api_releases_its_hold_and_keeps_the_finished_chunks()
+    {
+        await using var ctx = await StartAsync(azurite, sandbox, email: 5000);
+        foreach (var vendor in new[] { "leadmine", "mailscout", "verifly" })
+        {
+            sandbox.Configure(vendor, v => v with { Latency = new LatencySettings { FixedMilliseconds = 150 } });
+        }
+        var (id, _) = await ctx.QuotedAsync(DirtyCsv.Generate(People(3000, skip: 3300)).Text);
+
+        using var start = await ctx.StartJobAsync(id);
+        await Task.Delay(2500, Ct);
+        using var terminate = await ctx.Inner.PostAsync($"/api/v1/orchestrations/instances/csvrun:{ctx.TeamId}:{id}/terminate", new { });
+        var done = await ctx.WaitForAsync(id, "cancelled", "completed", "failed");
+        await Task.Delay(1000, Ct);
+        var email = await ctx.BalanceAsync("email");
+        var charged = (await ctx.LinesAsync()).Sum(l => l.Credits.Value);
+
+        Assert.Equal(HttpStatusCode.Accepted, terminate.StatusCode);
+        Assert.Equal("cancelled", done.GetProperty("status").GetString());
+        Assert.Equal(0m, email.Held.Value);
+        Assert.Equal(5000m - charged, email.Available.Value);
+        // Whole chunks only: the results hold the chunks that had staged their block, each once.
+        var results = await ctx.ResultsAsync(id);
+        Assert.Equal(0, (results.Count - 1) % 500);
+        Assert.InRange(results.Count - 1, 0, 3000);
+        Assert.True((await ctx.Ledger.VerifyAsync(ctx.TeamId, Ct)).Ok);
+    }
 }
