@@ -40,7 +40,15 @@ var tables = {
   teams: 'teams'
   ledger: 'ledger'
   enrichment: 'enrichment'
+  csvJobs: 'csvjobs'
 }
+
+// The CSV jobs' containers: uploads (written by the customer through a user delegation SAS), results, working data.
+var csvContainers = [
+  'csv-uploads'
+  'csv-results'
+  'csv-work'
+]
 
 // Built-in role definitions.
 var roles = {
@@ -86,6 +94,13 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   parent: blobService
   name: deploymentContainerName
 }
+
+resource csvJobContainers 'Microsoft.Storage/storageAccounts/blobServices/containers@2026-09-01' = [
+  for name in csvContainers: {
+    parent: blobService
+    name: name
+  }
+]
 
 resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2026-09-01' = {
   parent: storage
@@ -269,6 +284,10 @@ resource app 'Microsoft.Web/sites@2025-03-01' = {
           // The low-balance alert trigger names its queue by this setting.
           name: 'CREDITFUNCTIONS_ALERTS_QUEUE'
           value: 'low-balance-alerts'
+        }
+        {
+          name: 'CREDITFUNCTIONS_CSVJOBS_TABLE'
+          value: tables.csvJobs
         }
         {
           name: 'CREDITFUNCTIONS_DEMO_SEED'

@@ -2,6 +2,7 @@ using Azure.Data.Tables;
 using CreditFunctions.Alerts;
 using CreditFunctions.Api;
 using CreditFunctions.Auth;
+using CreditFunctions.CsvJobs;
 using CreditFunctions.Hosting;
 using CreditFunctions.Ledger;
 using CreditFunctions.Platform;
@@ -17,7 +18,7 @@ public static class CreditFunctionsApp
     /// <summary>
     /// Registers the app's services (no I/O here): the storage clients of <c>AzureWebJobsStorage</c>, the API's
     /// front door, teams and keys, the ledger (with the <c>plan-grants</c> timer's work), low-balance alerts, the
-    /// waterfall, telemetry, and a start-up step that creates the app's tables and queues. Settings are read from <paramref name="configuration"/>.
+    /// waterfall, CSV jobs, telemetry, and a start-up step that creates the app's tables, queues and containers. Settings are read from <paramref name="configuration"/>.
     /// </summary>
     public static IServiceCollection AddCreditFunctions(this IServiceCollection services, IConfiguration configuration)
     {
@@ -34,6 +35,7 @@ public static class CreditFunctionsApp
         services.AddAlerts(configuration);
         services.AddResearch();
         services.AddWaterfall(configuration, LocalSecretsKeyFile(settings));
+        services.AddCsvJobs(configuration);
         services.AddObservability(configuration);
         return services;
     }
@@ -53,13 +55,16 @@ public static class CreditFunctionsApp
     }
 
     /// <summary>Creates the app's tables when the worker starts (before the first invocation).</summary>
-    private sealed class StorageSetup(LedgerService ledger, ContactStore contacts, Azure.Storage.Queues.QueueServiceClient queues, AlertOptions alerts) : IHostedService
+    private sealed class StorageSetup(LedgerService ledger, ContactStore contacts, Azure.Storage.Queues.QueueServiceClient queues, AlertOptions alerts,
+        CsvJobStore csvJobs, CsvJobProcessor csvProcessor) : IHostedService
     {
         public async Task StartAsync(CancellationToken cancellationToken)
         {
             await ledger.InitializeAsync(cancellationToken).ConfigureAwait(false);
             await contacts.Table.CreateIfNotExistsAsync(cancellationToken).ConfigureAwait(false);
             await queues.GetQueueClient(alerts.QueueName).CreateIfNotExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+            await csvJobs.Table.CreateIfNotExistsAsync(cancellationToken).ConfigureAwait(false);
+            await csvProcessor.InitializeAsync(cancellationToken).ConfigureAwait(false);
         }
 
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;

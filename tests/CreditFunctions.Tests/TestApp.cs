@@ -48,6 +48,10 @@ internal sealed class TestApp : IAsyncDisposable
             ["Logging:Console:LogLevel:Default"] = "None",
             ["AzureFunctionsJobHost__extensions__durableTask__hubName"] = AzuriteFixture.NewName("hub"),
             ["AzureWebJobs.plan-grants.Disabled"] = "true",
+            // The upload trigger polls a container every app shares: only the CSV tests turn it on, each under a host id of its own.
+            ["AzureWebJobs.csv-upload.Disabled"] = "true",
+            ["AzureFunctionsWebHost:hostid"] = AzuriteFixture.NewName("host"),
+            ["CREDITFUNCTIONS_CSVJOBS_TABLE"] = AzuriteFixture.NewName("csvjobs"),
             ["CREDITFUNCTIONS_ENRICHMENT_TABLE"] = AzuriteFixture.NewName("enrich"),
             ["CREDITFUNCTIONS_ALERTS_QUEUE"] = AzuriteFixture.NewName("alerts"),
             ["CREDITFUNCTIONS_SECRETS_KEY"] = Convert.ToBase64String(new byte[32]),

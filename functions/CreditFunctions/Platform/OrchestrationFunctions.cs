@@ -1,6 +1,7 @@
 using System.Text.Json;
 using CreditFunctions.Api;
 using CreditFunctions.Auth;
+using CreditFunctions.CsvJobs;
 using CreditFunctions.Waterfall;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Azure.Functions.Worker;
@@ -26,7 +27,7 @@ public sealed record ManagementUrls(
 /// caller's own team's runs only: an instance of another team answers 404 exactly like a missing one. Terminating a
 /// waterfall releases what is left of its holds at once.
 /// </summary>
-public sealed class OrchestrationFunctions(ApiGate gate, WaterfallService waterfall)
+public sealed class OrchestrationFunctions(ApiGate gate, WaterfallService waterfall, CsvJobProcessor csvJobs)
 {
     private const string Prefix = "/api/v1/orchestrations";
     private const string InstanceRoute = "v1/orchestrations/instances/{instanceId}";
@@ -131,6 +132,10 @@ public sealed class OrchestrationFunctions(ApiGate gate, WaterfallService waterf
             if (state.Name == WaterfallFunctions.OrchestratorName && state.ReadInputAs<WaterfallRun>() is { HoldIds: { Count: > 0 } holds } run)
             {
                 await waterfall.ReleaseAsync(run.TeamId, run.UserId, holds.Values);
+            }
+            if (state.Name == CsvJobFunctions.RunOrchestrator && state.ReadInputAs<CsvRunState>() is { } job)
+            {
+                await csvJobs.EndTerminatedAsync(job.TeamId, job.JobId, state.ReadCustomStatusAs<CsvProgress>()?.Totals ?? job.Totals, ct);
             }
             return Results.Accepted();
         });

@@ -110,6 +110,13 @@ public sealed record WaterfallRun
     /// <summary>Whether found emails are verified.</summary>
     public bool VerifyEmails { get; init; } = true;
 
+    /// <summary>The description of every charge of the run, by data, when the run is part of a larger job (a CSV job's
+    /// lines name the job, so the same lead in two rows of one file is the same charge); null: the person's name.</summary>
+    public IReadOnlyDictionary<string, string>? ChargeDescriptions { get; init; }
+
+    /// <summary>The record every charge links to; null: <c>waterfall:{RunId}</c>.</summary>
+    public string? RelatedRecord { get; init; }
+
     /// <summary>A hash of the request that started the run: the same Idempotency-Key with another request is refused.</summary>
     public string? RequestFingerprint { get; init; }
 

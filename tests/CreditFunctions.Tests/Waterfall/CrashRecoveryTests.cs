@@ -99,7 +99,7 @@ public sealed class CrashRecoveryTests(AzuriteFixture azurite, SandboxVendors sa
         return settings;
     }
 
-    private static string RoomyProviders()
+    internal static string RoomyProviders()
     {
         using var stream = typeof(ProviderCatalog).Assembly.GetManifestResourceStream("CreditFunctions.Providers.providers.json")!;
         var json = new StreamReader(stream).ReadToEnd();
@@ -136,7 +136,7 @@ public sealed class CrashRecoveryTests(AzuriteFixture azurite, SandboxVendors sa
     }
 
     /// <summary>The local run's executable as a child process on a free port.</summary>
-    private sealed class LocalRun : IAsyncDisposable
+    internal sealed class LocalRun : IAsyncDisposable
     {
         private readonly Process _process;
         private readonly StringBuilder _output = new();

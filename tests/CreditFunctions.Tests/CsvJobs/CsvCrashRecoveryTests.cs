@@ -1,0 +1,134 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Azure.Data.Tables;
+using Azure.Storage.Blobs;
+using CreditFunctions.Auth;
+using CreditFunctions.CsvJobs;
+using CreditFunctions.Ledger;
+using CreditFunctions.Providers;
+using CreditFunctions.Tests.Providers;
+using CreditFunctions.TestSupport;
+using Microsoft.Extensions.Logging.Abstractions;
+using SandboxProviders;
+using LocalRun = CreditFunctions.Tests.Waterfall.CrashRecoveryTests.LocalRun;
+
+namespace CreditFunctions.Tests.CsvJobs;
+
+/// <summary>Two local runs on one task hub; the one holding the job's work is killed (SIGKILL) in the middle of a CSV job.</summary>
+public sealed class CsvCrashRecoveryTests(AzuriteFixture azurite, SandboxVendors sandbox) : IClassFixture<SandboxVendors>
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task A_worker_killed_mid_job_loses_no_row_charges_each_found_lead_once_and_leaves_no_hold()
+    {
+        sandbox.Reset();
+        foreach (var vendor in new[] { "leadmine", "mailscout", "verifly" })
+        {
+            sandbox.Configure(vendor, v => v with { Latency = new LatencySettings { FixedMilliseconds = 250 } });
+        }
+        var settings = Settings();
+        var tables = new TableServiceClient(azurite.ConnectionString);
+        var teams = new TeamStore(tables.GetTableClient(settings[AuthOptions.TableSetting]!));
+        var ledger = new LedgerService(tables, Catalog.Default, new LedgerOptions { TableName = settings["CREDITFUNCTIONS_LEDGER_TABLE"]! },
+            TimeProvider.System, NullLogger<LedgerService>.Instance);
+        await ledger.InitializeAsync(Ct);
+        var team = AzuriteFixture.NewName("team");
+        var admin = (await teams.CreateAsync(team, "ada", "test", Ct)).AdminKey!.Key;
+        Assert.Equal(LedgerStatus.Granted, (await ledger.GrantAsync(new GrantRequest(team, "ada", "email", Credits.FromDecimal(5000), GrantKind.TopUp, "grant"))).Status);
+        const int rows = 1500;
+        var text = new StringBuilder("first_name,last_name,company,domain,linkedin,row\r\n");
+        foreach (var (p, i) in sandbox.People.People.Take(rows).Select((p, i) => (p, i)))
+        {
+            text.Append($"{p.FirstName},{p.LastName},\"{p.CompanyName}\",{p.CompanyDomain},{p.LinkedInUrl},row-{i}\r\n");
+        }
+
+        await using var first = await LocalRun.StartAsync(settings);
+        await using var second = await LocalRun.StartAsync(settings);
+        using var client = second.Client(admin);
+        using var created = await first.Client(admin).PostAsJsonAsync("/api/v1/csv-jobs", new { fileName = "crash.csv", enrich = true, validate = true, autoStart = true }, Ct);
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        var id = (await created.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("id").GetString()!;
+        using var put = await first.Client(admin).PutAsync($"/api/v1/csv-jobs/{id}/file", new StringContent(text.ToString()), Ct);
+        Assert.Equal(HttpStatusCode.Accepted, put.StatusCode);
+        await WaitUntilAsync(async () => (await ledger.GetBalancesAsync(team, Ct)).Single(b => b.CreditType == "email").Spent.Value > 0, "no charge before the kill");
+        first.Kill();
+        var atKill = await client.GetFromJsonAsync<JsonElement>($"/api/v1/csv-jobs/{id}", Ct);
+
+        var job = await WaitForAsync(client, id);
+        using var resultsUrl = await client.GetAsync($"/api/v1/csv-jobs/{id}/results?download=true", Ct);
+        var results = CsvRows.ReadRange((await resultsUrl.Content.ReadAsStringAsync(Ct)).TrimStart('\uFEFF'), ',', 0).Skip(1).Select(r => r.Cells).ToList();
+        var lines = new List<UsageLine>();
+        await foreach (var line in ledger.StreamUsageAsync(new UsageQuery(team), Ct))
+        {
+            lines.Add(line);
+        }
+        var charges = lines.Where(l => l.Action == "csv_enrich_validate" && l.Credits.Value > 0).ToList();
+        var balance = (await ledger.GetBalancesAsync(team, Ct)).Single(b => b.CreditType == "email");
+        var found = results.Count(r => r[6].Length > 0);
+
+        Assert.True(atKill.GetProperty("progress").GetProperty("rowsDone").GetInt32() < rows, "the job had finished before the kill");
+        Assert.Equal("completed", job.GetProperty("status").GetString());
+        Assert.Equal(Enumerable.Range(0, rows).Select(i => $"row-{i}"), results.Select(r => r[5]));
+        Assert.InRange(found, rows / 4, rows);
+        Assert.Equal(found, charges.Count);
+        Assert.Equal(found, charges.Select(l => l.SubjectId).Distinct().Count());
+        Assert.Equal(5000m - found, balance.Balance.Value);
+        Assert.Equal(0m, balance.Held.Value);
+        Assert.True((await ledger.VerifyAsync(team, Ct)).Ok);
+    }
+
+    private Dictionary<string, string?> Settings()
+    {
+        var settings = SandboxProcess.DefaultKeySettings.ToDictionary(k => k.Key, k => (string?)k.Value);
+        settings["AzureWebJobsStorage"] = azurite.ConnectionString;
+        settings[ProviderCatalog.SandboxUrlSetting] = sandbox.Server.BaseAddress.ToString();
+        settings[ProviderCatalog.FileSetting] = Waterfall.CrashRecoveryTests.RoomyProviders();
+        settings[AuthOptions.TableSetting] = AzuriteFixture.NewName("teams");
+        settings["CREDITFUNCTIONS_LEDGER_TABLE"] = AzuriteFixture.NewName("ledger");
+        settings["CREDITFUNCTIONS_ENRICHMENT_TABLE"] = AzuriteFixture.NewName("enrich");
+        settings["CREDITFUNCTIONS_CSVJOBS_TABLE"] = AzuriteFixture.NewName("csvjobs");
+        settings["AzureFunctionsWebHost__hostid"] = AzuriteFixture.NewName("host");
+        settings["DevHost__BlobScanInterval"] = "00:00:00.250";
+        settings[AuthOptions.DemoSeedSetting] = "false";
+        settings["CREDITFUNCTIONS_SECRETS_KEY"] = Convert.ToBase64String(new byte[32]);
+        settings["AzureWebJobs__plan-grants__Disabled"] = "true";
+        settings["Logging__LogLevel__Default"] = "Warning";
+        const string durable = "AzureFunctionsJobHost__extensions__durableTask__";
+        settings[durable + "hubName"] = AzuriteFixture.NewName("hub");
+        settings[durable + "storageProvider__workItemQueueVisibilityTimeout"] = "00:00:05";
+        settings[durable + "storageProvider__controlQueueVisibilityTimeout"] = "00:00:05";
+        settings[durable + "storageProvider__leaseInterval"] = "00:00:05";
+        settings[durable + "storageProvider__leaseRenewInterval"] = "00:00:02";
+        settings[durable + "storageProvider__leaseAcquireInterval"] = "00:00:02";
+        return settings;
+    }
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!await condition())
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(90), what);
+            await Task.Delay(50, Ct);
+        }
+    }
+
+    private static async Task<JsonElement> WaitForAsync(HttpClient client, string id)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            var state = await client.GetFromJsonAsync<JsonElement>($"/api/v1/csv-jobs/{id}", Ct);
+            if (state.GetProperty("status").GetString() is "completed" or "failed" or "cancelled")
+            {
+                return state;
+            }
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(180), $"the job did not finish after the kill: {state}");
+            await Task.Delay(250, Ct);
+        }
+    }
+}
