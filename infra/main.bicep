@@ -40,6 +40,7 @@ var tables = {
   teams: 'teams'
   ledger: 'ledger'
   enrichment: 'enrichment'
+  inbound: 'inbound'
 }
 
 // Built-in role definitions.
@@ -269,6 +270,15 @@ resource app 'Microsoft.Web/sites@2025-03-01' = {
           // The low-balance alert trigger names its queue by this setting.
           name: 'CREDITFUNCTIONS_ALERTS_QUEUE'
           value: 'low-balance-alerts'
+        }
+        {
+          name: 'CREDITFUNCTIONS_INBOUND_TABLE'
+          value: tables.inbound
+        }
+        {
+          // The form-submission trigger names its queue by this setting.
+          name: 'CREDITFUNCTIONS_FORMS_QUEUE'
+          value: 'form-submissions'
         }
         {
           name: 'CREDITFUNCTIONS_DEMO_SEED'

@@ -2,6 +2,7 @@ using Azure.Data.Tables;
 using CreditFunctions.Alerts;
 using CreditFunctions.Api;
 using CreditFunctions.Auth;
+using CreditFunctions.Forms;
 using CreditFunctions.Hosting;
 using CreditFunctions.Ledger;
 using CreditFunctions.Platform;
@@ -16,7 +17,7 @@ public static class CreditFunctionsApp
     /// <summary>
     /// Registers the app's services (no I/O here): the storage clients of <c>AzureWebJobsStorage</c>, the API's
     /// front door, teams and keys, the ledger (with the <c>plan-grants</c> timer's work), low-balance alerts, the
-    /// waterfall, telemetry, and a start-up step that creates the app's tables and queues. Settings are read from <paramref name="configuration"/>.
+    /// waterfall, forms, telemetry, and a start-up step that creates the app's tables and queues. Settings are read from <paramref name="configuration"/>.
     /// </summary>
     public static IServiceCollection AddCreditFunctions(this IServiceCollection services, IConfiguration configuration)
     {
@@ -32,6 +33,7 @@ public static class CreditFunctionsApp
         services.AddLedger(configuration, AuthOptions.From(configuration, settings).SeedDemoTeam);
         services.AddAlerts(configuration);
         services.AddWaterfall(configuration, LocalSecretsKeyFile(settings));
+        services.AddForms(configuration);
         services.AddObservability(configuration);
         return services;
     }
@@ -51,13 +53,16 @@ public static class CreditFunctionsApp
     }
 
     /// <summary>Creates the app's tables when the worker starts (before the first invocation).</summary>
-    private sealed class StorageSetup(LedgerService ledger, ContactStore contacts, Azure.Storage.Queues.QueueServiceClient queues, AlertOptions alerts) : IHostedService
+    private sealed class StorageSetup(LedgerService ledger, ContactStore contacts, Azure.Storage.Queues.QueueServiceClient queues, AlertOptions alerts,
+        FormStore forms, FormOptions formOptions) : IHostedService
     {
         public async Task StartAsync(CancellationToken cancellationToken)
         {
             await ledger.InitializeAsync(cancellationToken).ConfigureAwait(false);
             await contacts.Table.CreateIfNotExistsAsync(cancellationToken).ConfigureAwait(false);
             await queues.GetQueueClient(alerts.QueueName).CreateIfNotExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+            await forms.Table.CreateIfNotExistsAsync(cancellationToken).ConfigureAwait(false);
+            await queues.GetQueueClient(formOptions.QueueName).CreateIfNotExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
         }
 
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;

@@ -29,6 +29,10 @@ if (configuration[CreditFunctions.Alerts.AlertOptions.QueueSetting] is null or "
 {
     settings[CreditFunctions.Alerts.AlertOptions.QueueSetting] = CreditFunctions.Alerts.AlertOptions.DefaultQueue;
 }
+if (configuration[CreditFunctions.Forms.FormOptions.QueueSetting] is null or "")
+{
+    settings[CreditFunctions.Forms.FormOptions.QueueSetting] = CreditFunctions.Forms.FormOptions.DefaultQueue;
+}
 return await DevHostCommand.RunAsync(args, new DevHostOptions
 {
     AppAssembly = typeof(CreditFunctionsApp).Assembly,
