@@ -281,6 +281,11 @@ resource app 'Microsoft.Web/sites@2025-03-01' = {
           value: 'form-submissions'
         }
         {
+          // The visitor-events trigger names its queue by this setting.
+          name: 'CREDITFUNCTIONS_VISITORS_QUEUE'
+          value: 'visitor-events'
+        }
+        {
           name: 'CREDITFUNCTIONS_DEMO_SEED'
           value: 'false'
         }

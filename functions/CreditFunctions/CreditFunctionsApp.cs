@@ -6,6 +6,7 @@ using CreditFunctions.Forms;
 using CreditFunctions.Hosting;
 using CreditFunctions.Ledger;
 using CreditFunctions.Platform;
+using CreditFunctions.Visitors;
 using CreditFunctions.Waterfall;
 
 namespace CreditFunctions;
@@ -17,7 +18,7 @@ public static class CreditFunctionsApp
     /// <summary>
     /// Registers the app's services (no I/O here): the storage clients of <c>AzureWebJobsStorage</c>, the API's
     /// front door, teams and keys, the ledger (with the <c>plan-grants</c> timer's work), low-balance alerts, the
-    /// waterfall, forms, telemetry, and a start-up step that creates the app's tables and queues. Settings are read from <paramref name="configuration"/>.
+    /// waterfall, forms, website visitors, telemetry, and a start-up step that creates the app's tables and queues. Settings are read from <paramref name="configuration"/>.
     /// </summary>
     public static IServiceCollection AddCreditFunctions(this IServiceCollection services, IConfiguration configuration)
     {
@@ -34,6 +35,7 @@ public static class CreditFunctionsApp
         services.AddAlerts(configuration);
         services.AddWaterfall(configuration, LocalSecretsKeyFile(settings));
         services.AddForms(configuration);
+        services.AddVisitors(configuration);
         services.AddObservability(configuration);
         return services;
     }
@@ -54,7 +56,7 @@ public static class CreditFunctionsApp
 
     /// <summary>Creates the app's tables when the worker starts (before the first invocation).</summary>
     private sealed class StorageSetup(LedgerService ledger, ContactStore contacts, Azure.Storage.Queues.QueueServiceClient queues, AlertOptions alerts,
-        FormStore forms, FormOptions formOptions) : IHostedService
+        FormStore forms, FormOptions formOptions, VisitorOptions visitors) : IHostedService
     {
         public async Task StartAsync(CancellationToken cancellationToken)
         {
@@ -63,6 +65,7 @@ public static class CreditFunctionsApp
             await queues.GetQueueClient(alerts.QueueName).CreateIfNotExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
             await forms.Table.CreateIfNotExistsAsync(cancellationToken).ConfigureAwait(false);
             await queues.GetQueueClient(formOptions.QueueName).CreateIfNotExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+            await queues.GetQueueClient(visitors.QueueName).CreateIfNotExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
         }
 
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;

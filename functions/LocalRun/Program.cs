@@ -33,6 +33,10 @@ if (configuration[CreditFunctions.Forms.FormOptions.QueueSetting] is null or "")
 {
     settings[CreditFunctions.Forms.FormOptions.QueueSetting] = CreditFunctions.Forms.FormOptions.DefaultQueue;
 }
+if (configuration[CreditFunctions.Visitors.VisitorOptions.QueueSetting] is null or "")
+{
+    settings[CreditFunctions.Visitors.VisitorOptions.QueueSetting] = CreditFunctions.Visitors.VisitorOptions.DefaultQueue;
+}
 return await DevHostCommand.RunAsync(args, new DevHostOptions
 {
     AppAssembly = typeof(CreditFunctionsApp).Assembly,

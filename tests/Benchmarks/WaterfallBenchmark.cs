@@ -72,6 +72,7 @@ internal static class WaterfallBenchmark
         settings[WaterfallSetup.TableSetting] = "wfbenrich";
         settings[Alerts.AlertOptions.QueueSetting] = "wfbalerts";
         settings[Forms.FormOptions.QueueSetting] = "wfbforms";
+        settings[Visitors.VisitorOptions.QueueSetting] = "wfbvisitors";
         settings[Forms.FormOptions.TableSetting] = "wfbinbound";
         settings[AuthOptions.DemoSeedSetting] = "false";
         settings[SecretProtector.KeySetting] = Convert.ToBase64String(new byte[32]);
