@@ -9,6 +9,7 @@ var scenarios = new Dictionary<string, Func<string[], Task<int>>>(StringComparer
     ["durable"] = DurableBenchmark.RunAsync,
     ["waterfall"] = WaterfallBenchmark.RunAsync,
     ["soak"] = SoakBenchmark.RunAsync,
+    ["inbound"] = InboundBenchmark.RunAsync,
 };
 if (args.Length > 0 && args[0] == DurableBenchmark.WorkerScenario)
 {
