@@ -41,6 +41,7 @@ var tables = {
   ledger: 'ledger'
   enrichment: 'enrichment'
   csvJobs: 'csvjobs'
+  inbound: 'inbound'
 }
 
 // The CSV jobs' containers: uploads (written by the customer through a user delegation SAS), results, working data.
@@ -288,6 +289,20 @@ resource app 'Microsoft.Web/sites@2025-03-01' = {
         {
           name: 'CREDITFUNCTIONS_CSVJOBS_TABLE'
           value: tables.csvJobs
+        }
+        {
+          name: 'CREDITFUNCTIONS_INBOUND_TABLE'
+          value: tables.inbound
+        }
+        {
+          // The form-submission trigger names its queue by this setting.
+          name: 'CREDITFUNCTIONS_FORMS_QUEUE'
+          value: 'form-submissions'
+        }
+        {
+          // The visitor-events trigger names its queue by this setting.
+          name: 'CREDITFUNCTIONS_VISITORS_QUEUE'
+          value: 'visitor-events'
         }
         {
           name: 'CREDITFUNCTIONS_DEMO_SEED'

@@ -24,10 +24,10 @@ if (configuration[CreditFunctions.Platform.EgressGuard.AllowSetting] is null or 
 {
     settings[CreditFunctions.Platform.EgressGuard.AllowSetting] = sandboxUrl.GetLeftPart(UriPartial.Authority);
 }
-// The alerts queue's trigger names its queue by a setting, as in Azure; the local run gives it its default.
-if (configuration[CreditFunctions.Alerts.AlertOptions.QueueSetting] is null or "")
+// Queue triggers name their queues by settings, as in Azure; the local run gives each its default.
+foreach (var (name, queue) in CreditFunctionsApp.QueueSettingDefaults.Where(q => configuration[q.Key] is null or ""))
 {
-    settings[CreditFunctions.Alerts.AlertOptions.QueueSetting] = CreditFunctions.Alerts.AlertOptions.DefaultQueue;
+    settings[name] = queue;
 }
 return await DevHostCommand.RunAsync(args, new DevHostOptions
 {

@@ -12,7 +12,7 @@ namespace SandboxProviders;
 /// </summary>
 internal static class VendorEndpoints
 {
-    private sealed record Query(string? FirstName, string? LastName, string? Domain, string? CompanyName, string? LinkedInUrl, string? Email);
+    private sealed record Query(string? FirstName, string? LastName, string? Domain, string? CompanyName, string? LinkedInUrl, string? Email, string? Ip = null);
 
     private delegate JsonObject Answer(string vendor, VendorSettings settings, PeopleDataSet people, Person? person, Query query, out int status);
 
@@ -111,6 +111,7 @@ internal static class VendorEndpoints
             (VendorShape.Dialbase, "GET", "v2/job") => (FromQuery, DialbaseJob),
             (VendorShape.Verifly, "POST", "verify") => (VeriflyBody, VeriflyVerify),
             (VendorShape.Sagewise, "POST", "v1/research") => (SagewiseBody, SagewiseResearch),
+            (VendorShape.ReverseIp, "GET", "v1/ip") => (IpQuery, ReverseIpLookup),
             _ => null,
         };
 
@@ -130,6 +131,27 @@ internal static class VendorEndpoints
             Get("person", "linkedin_url"), null);
         var identified = query.LinkedInUrl is not null || (query.FirstName is not null && query.LastName is not null && query.Domain is not null);
         return identified ? query : null;
+    }
+
+    private static Task<Query?> IpQuery(HttpRequest request) =>
+        Task.FromResult(request.Query["ip"] is { Count: > 0 } v && System.Net.IPAddress.TryParse(v[0], out var ip)
+            ? new Query(null, null, null, null, null, null, ip.ToString())
+            : null);
+
+    private static JsonObject ReverseIpLookup(string vendor, VendorSettings settings, PeopleDataSet people, Person? person, Query query, out int status)
+    {
+        status = 200;
+        return CompanyRanges.Resolve(vendor, settings, people, System.Net.IPAddress.Parse(query.Ip!)) switch
+        {
+            { Company: { } company } => new JsonObject
+            {
+                ["type"] = "company",
+                ["company"] = new JsonObject { ["name"] = company.Name, ["domain"] = company.Domain },
+                ["confidence"] = Math.Round(0.6 + StableHash.Unit(vendor, "ip-confidence", company.Domain) * 0.4, 2),
+            },
+            { Kind: "isp" } => new JsonObject { ["type"] = "isp", ["isp"] = "Sandbox Mobile Carrier" },
+            { Kind: var kind } => new JsonObject { ["type"] = kind },
+        };
     }
 
     private static async Task<Query?> VeriflyBody(HttpRequest request)

@@ -39,7 +39,7 @@ public static class VendorKnowledge
 {
     /// <summary>True when the vendor (a finder) knows the person: hash(vendor, person) &lt; hit rate.</summary>
     public static bool Knows(string vendor, VendorSettings settings, Person person) =>
-        settings.Shape != VendorShape.Verifly && StableHash.Unit(vendor, person.Id) < settings.HitRate;
+        settings.Shape is not (VendorShape.Verifly or VendorShape.ReverseIp) && StableHash.Unit(vendor, person.Id) < settings.HitRate;
 
     /// <summary>The email an email finder returns for a person it knows: the real mailbox, or (for the inaccurate share)
     /// a <c>flast@domain</c> guess that is nobody's mailbox.</summary>
@@ -88,6 +88,7 @@ public static class VendorKnowledge
             views[name] = settings!.Shape switch
             {
                 VendorShape.Verifly => new VendorView(true, null, Verify(name, settings, people, person.WorkEmail), null, null, null),
+                VendorShape.ReverseIp => new VendorView(false, null, null, null, null, null),
                 VendorShape.Dialbase => known
                     ? new VendorView(true, null, null, person.MobilePhone, person.JobTitle, person.CompanyName)
                     : new VendorView(false, null, null, null, null, null),

@@ -28,6 +28,12 @@ public enum VendorShape
     /// <c>linkedin_url</c> (a person) or only <c>company_domain</c> (a company); answers
     /// <c>{"status":"ok","summary":…,"company":{"name","domain"}}</c> or 404 <c>{"status":"not_found"}</c>.</summary>
     Sagewise,
+
+    /// <summary>Reverse IP: <c>GET /{vendor}/v1/ip?ip=</c> answers <c>{"type":"company","company":{"name","domain"},"confidence"}</c>
+    /// for an address of a company's range it knows (company k of the data set owns <c>20.(k/256).(k%256).0/24</c>), or a
+    /// miss: <c>{"type":"isp","isp":…}</c> (<c>100.64.0.0/10</c>), <c>{"type":"residential"}</c> (<c>73.0.0.0/8</c>),
+    /// <c>{"type":"unknown"}</c>; 400 for a value that is not an IP address.</summary>
+    ReverseIp,
 }
 
 /// <summary>How long a vendor takes to answer.</summary>

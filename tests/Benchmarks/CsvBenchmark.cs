@@ -62,7 +62,10 @@ internal static class CsvBenchmark
         settings["CREDITFUNCTIONS_LEDGER_TABLE"] = "csvbledger";
         settings[WaterfallSetup.TableSetting] = "csvbenrich";
         settings[CsvJobSetup.TableSetting] = "csvbjobs";
-        settings[Alerts.AlertOptions.QueueSetting] = "csvbalerts";
+        foreach (var (name, queue) in CreditFunctionsApp.QueueSettingDefaults)
+        {
+            settings[name] = "csvb" + queue;
+        }
         settings[AuthOptions.DemoSeedSetting] = "false";
         settings[SecretProtector.KeySetting] = Convert.ToBase64String(new byte[32]);
         settings["AzureFunctionsJobHost:extensions:durableTask:hubName"] = "csvbhub";

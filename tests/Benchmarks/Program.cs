@@ -10,6 +10,7 @@ var scenarios = new Dictionary<string, Func<string[], Task<int>>>(StringComparer
     ["waterfall"] = WaterfallBenchmark.RunAsync,
     ["soak"] = SoakBenchmark.RunAsync,
     ["csv"] = CsvBenchmark.RunAsync,
+    ["inbound"] = InboundBenchmark.RunAsync,
 };
 if (args.Length > 0 && args[0] == DurableBenchmark.WorkerScenario)
 {

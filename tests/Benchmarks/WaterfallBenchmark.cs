@@ -71,6 +71,9 @@ internal static class WaterfallBenchmark
         settings["CREDITFUNCTIONS_LEDGER_TABLE"] = "wfbledger";
         settings[WaterfallSetup.TableSetting] = "wfbenrich";
         settings[Alerts.AlertOptions.QueueSetting] = "wfbalerts";
+        settings[Forms.FormOptions.QueueSetting] = "wfbforms";
+        settings[Visitors.VisitorOptions.QueueSetting] = "wfbvisitors";
+        settings[Forms.FormOptions.TableSetting] = "wfbinbound";
         settings[AuthOptions.DemoSeedSetting] = "false";
         settings[SecretProtector.KeySetting] = Convert.ToBase64String(new byte[32]);
         settings["AzureFunctionsJobHost:extensions:durableTask:hubName"] = "wfbhub";

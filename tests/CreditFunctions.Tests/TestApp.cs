@@ -54,6 +54,9 @@ internal sealed class TestApp : IAsyncDisposable
             ["CREDITFUNCTIONS_CSVJOBS_TABLE"] = AzuriteFixture.NewName("csvjobs"),
             ["CREDITFUNCTIONS_ENRICHMENT_TABLE"] = AzuriteFixture.NewName("enrich"),
             ["CREDITFUNCTIONS_ALERTS_QUEUE"] = AzuriteFixture.NewName("alerts"),
+            ["CREDITFUNCTIONS_INBOUND_TABLE"] = AzuriteFixture.NewName("inbound"),
+            ["CREDITFUNCTIONS_FORMS_QUEUE"] = AzuriteFixture.NewName("forms"),
+            ["CREDITFUNCTIONS_VISITORS_QUEUE"] = AzuriteFixture.NewName("visitors"),
             ["CREDITFUNCTIONS_SECRETS_KEY"] = Convert.ToBase64String(new byte[32]),
             // Tests that need vendors pass the URL of a sandbox they started; the others never call one.
             ["CREDITFUNCTIONS_SANDBOX_URL"] = "http://127.0.0.1:9",

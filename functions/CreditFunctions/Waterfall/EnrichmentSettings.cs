@@ -370,6 +370,17 @@ public sealed class EnrichmentSettingsStore(TableClient table, ProviderCatalog c
     public StoredKey Protect(string teamId, string key) =>
         new(protector?.Protect(teamId, key) ?? throw new InvalidOperationException("No secrets key is configured."), null, Last4(key));
 
+    /// <summary>Protects a secret of the team's own (a form's signing secret) under the current secrets key.</summary>
+    /// <exception cref="InvalidOperationException">No secrets key is configured.</exception>
+    public string ProtectSecret(string teamId, string secret) =>
+        protector?.Protect(teamId, secret) ?? throw new InvalidOperationException("No secrets key is configured.");
+
+    /// <summary>A secret protected by <see cref="ProtectSecret"/> for the same team.</summary>
+    /// <exception cref="InvalidOperationException">No secrets key is configured.</exception>
+    /// <exception cref="System.Security.Cryptography.CryptographicException">No configured key decrypts it.</exception>
+    public string UnprotectSecret(string teamId, string protectedValue) =>
+        protector?.Unprotect(teamId, protectedValue) ?? throw new InvalidOperationException("No secrets key is configured.");
+
     /// <summary>How long a rotated-out webhook secret keeps signing deliveries.</summary>
     public static readonly TimeSpan PreviousWebhookSecretLifetime = TimeSpan.FromHours(24);
 

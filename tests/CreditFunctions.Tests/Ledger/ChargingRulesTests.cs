@@ -33,6 +33,7 @@ public sealed class ChargingRulesTests(AzuriteFixture azurite)
     [InlineData("inbound_visitors", "identify_company", "email", 1)]
     [InlineData("inbound_visitors", "match_contact", "email", 1)]
     [InlineData("form_enrichment", "enrich_new_contact", "email", 1)]
+    [InlineData("form_enrichment", "enrich_new_contact_mobile", "phone", 1)]
     [InlineData("api", "api_email_reveal", "email", 1)]
     [InlineData("api", "api_phone_reveal", "phone", 1)]
     public async Task Every_catalog_action_charges_its_price_to_its_credit_type(string feature, string action, string creditType, double price)

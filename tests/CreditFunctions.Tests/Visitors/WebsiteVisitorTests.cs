@@ -1,0 +1,186 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using CreditFunctions.Ledger;
+using CreditFunctions.Tests.Providers;
+using CreditFunctions.Tests.Waterfall;
+using CreditFunctions.TestSupport;
+using SandboxProviders;
+using static CreditFunctions.Tests.Waterfall.WaterfallTestContext;
+
+namespace CreditFunctions.Tests.Visitors;
+
+/// <summary>DOMAIN "Website visitors": an identified company costs one identification per site per calendar month, however
+/// many visits; bots, excluded ranges, unresolved addresses and suppressed domains cost nothing.</summary>
+public sealed class WebsiteVisitorTests(AzuriteFixture azurite, SandboxVendors sandbox) : IClassFixture<SandboxVendors>
+{
+    private const string Browser = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36";
+
+    private List<(int Index, Company Company)> KnownCompanies()
+    {
+        var settings = sandbox.Vendors.Get("ipscope")!;
+        var companies = CompanyRanges.Companies(sandbox.People);
+        return Enumerable.Range(0, companies.Count).Where(i => CompanyRanges.Knows("ipscope", settings, companies[i])).Select(i => (i, companies[i])).Take(10).ToList();
+    }
+
+    [Fact]
+    public async Task The_same_company_visiting_50_pages_on_3_days_of_one_month_costs_one_identification_and_again_next_month()
+    {
+        await using var ctx = await StartAsync(azurite, sandbox, email: 10);
+        var site = await CreateSiteAsync(ctx, new { domain = "acme-demo.com" });
+        var (index, company) = KnownCompanies()[0];
+        var thisMonth = new DateTimeOffset(DateTimeOffset.UtcNow.Year, DateTimeOffset.UtcNow.Month, 1, 0, 0, 0, TimeSpan.Zero);
+        var lastMonth = thisMonth.AddMonths(-1);
+        object Visit(int page, int day, int host) => new
+        {
+            ip = CompanyRanges.AddressOf(index, host).ToString(), page = $"/pricing/{page}", userAgent = Browser, at = lastMonth.AddDays(day).AddHours(10 + (page % 8)),
+        };
+
+        using var first = await PostEventsAsync(ctx, site.Key, Enumerable.Range(0, 30).Select(i => Visit(i, i % 3, 5 + (i % 4))).ToArray());
+        using var second = await PostEventsAsync(ctx, site.Key, Enumerable.Range(30, 20).Select(i => Visit(i, i % 3, 5 + (i % 4))).ToArray());
+
+        Assert.Equal(HttpStatusCode.Accepted, first.StatusCode);
+        Assert.Equal(HttpStatusCode.Accepted, second.StatusCode);
+        var seen = await WaitForCompanyAsync(ctx, site.Id, lastMonth, c => c.GetProperty("pages").GetInt32() == 50);
+        Assert.Equal(company.Domain, seen.GetProperty("domain").GetString());
+        Assert.Equal("identified", seen.GetProperty("status").GetString());
+        Assert.Equal(9m, await ctx.AvailableAsync("email"));
+
+        using var next = await PostEventsAsync(ctx, site.Key, Enumerable.Range(0, 5).Select(i => new
+        {
+            ip = CompanyRanges.AddressOf(index, 9).ToString(), page = "/docs", userAgent = Browser, at = DateTimeOffset.UtcNow.AddMinutes(-i),
+        }).ToArray());
+        Assert.Equal(HttpStatusCode.Accepted, next.StatusCode);
+        await WaitForCompanyAsync(ctx, site.Id, thisMonth, c => c.GetProperty("pages").GetInt32() == 5);
+        Assert.Equal(8m, await ctx.AvailableAsync("email"));
+        var lines = (await ctx.Ledger.QueryUsageAsync(new UsageQuery(ctx.TeamId) { From = lastMonth.AddDays(-1) }, Ct)).Lines
+            .Where(l => l.Kind == "charge" && l.Action == "identify_company" && l.Credits.Value > 0).ToList();
+        Assert.Equal(2, lines.Count);
+    }
+
+    [Fact]
+    public async Task Bots_unresolved_addresses_and_suppressed_domains_are_free_and_an_excluded_range_is_dropped_before_any_lookup()
+    {
+        await using var ctx = await StartAsync(azurite, sandbox, email: 10);
+        var known = KnownCompanies();
+        var (suppressedIndex, suppressed) = known[1];
+        var (excludedIndex, _) = known[2];
+        var (botIndex, _) = known[3];
+        var (sentinelIndex, sentinel) = known[4];
+        var site = await CreateSiteAsync(ctx, new
+        {
+            domain = "acme-demo.com",
+            excludedIps = new[] { CompanyRanges.AddressOf(excludedIndex, 1).ToString()[..^2] + ".0/24" },
+            suppressedDomains = new[] { suppressed.Domain },
+        });
+        var calls = ctx.Calls("ipscope");
+
+        using var response = await PostEventsAsync(ctx, site.Key,
+            new { ip = CompanyRanges.AddressOf(botIndex).ToString(), page = "/", userAgent = "Googlebot/2.1 (+http://www.google.com/bot.html)" },
+            new { ip = CompanyRanges.AddressOf(suppressedIndex).ToString(), page = "/", userAgent = Browser },
+            new { ip = CompanyRanges.AddressOf(excludedIndex).ToString(), page = "/", userAgent = Browser },
+            new { ip = "100.64.7.7", page = "/", userAgent = Browser },
+            new { ip = "73.1.2.3", page = "/", userAgent = Browser },
+            new { ip = CompanyRanges.AddressOf(sentinelIndex).ToString(), page = "/", userAgent = Browser });
+
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        var month = new DateTimeOffset(DateTimeOffset.UtcNow.Year, DateTimeOffset.UtcNow.Month, 1, 0, 0, 0, TimeSpan.Zero);
+        await WaitForCompanyAsync(ctx, site.Id, month, c => c.GetProperty("domain").GetString() == sentinel.Domain);
+        var companies = await CompaniesAsync(ctx, site.Id, month);
+        Assert.Equal([sentinel.Domain], companies.EnumerateArray().Select(c => c.GetProperty("domain").GetString()));
+        Assert.Equal(9m, await ctx.AvailableAsync("email"));
+        // Asked: the suppressed company's, the ISP's, the residential and the sentinel's addresses; never the bot's or the excluded one.
+        Assert.Equal(4, ctx.Calls("ipscope") - calls);
+    }
+
+    [Fact]
+    public async Task A_short_balance_records_the_company_as_unidentified_for_credits_and_charges_nothing()
+    {
+        await using var ctx = await StartAsync(azurite, sandbox, email: 0);
+        var site = await CreateSiteAsync(ctx, new { domain = "acme-demo.com" });
+        var (index, _) = KnownCompanies()[5];
+
+        using var response = await PostEventsAsync(ctx, site.Key, new { ip = CompanyRanges.AddressOf(index).ToString(), page = "/", userAgent = Browser });
+
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        var month = new DateTimeOffset(DateTimeOffset.UtcNow.Year, DateTimeOffset.UtcNow.Month, 1, 0, 0, 0, TimeSpan.Zero);
+        var company = await WaitForCompanyAsync(ctx, site.Id, month, _ => true);
+        Assert.Equal("unidentified_for_credits", company.GetProperty("status").GetString());
+        Assert.Equal(0m, await ctx.AvailableAsync("email"));
+        Assert.DoesNotContain((await ctx.Ledger.QueryUsageAsync(new UsageQuery(ctx.TeamId), Ct)).Lines, l => l.Kind == "charge");
+    }
+
+    [Fact]
+    public async Task Another_teams_site_is_404_a_foreign_origin_403_and_too_many_events_or_a_bad_site_400()
+    {
+        await using var ctx = await StartAsync(azurite, sandbox);
+        var site = await CreateSiteAsync(ctx, new { domain = "acme-demo.com" });
+        var (_, otherAdmin) = await ctx.App.NewTeamAsync("eve");
+
+        Assert.Equal(HttpStatusCode.NotFound, (await ctx.App.GetAsync($"/api/v1/sites/{site.Id}", otherAdmin.Key)).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await ctx.App.GetAsync($"/api/v1/sites/{site.Id}/companies", otherAdmin.Key)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await ctx.App.GetAsync($"/api/v1/sites/{site.Id}/companies", ctx.Key)).StatusCode);
+
+        using var ours = await PostEventsAsync(ctx, site.Key, "https://www.acme-demo.com", new { ip = "8.8.8.8", page = "/", userAgent = Browser });
+        using var foreign = await PostEventsAsync(ctx, site.Key, "https://evil.test", new { ip = "8.8.8.8", page = "/", userAgent = Browser });
+        using var tooMany = await PostEventsAsync(ctx, site.Key, Enumerable.Range(0, 101).Select(_ => new { ip = "8.8.8.8", page = "/", userAgent = Browser }).ToArray());
+        using var badIp = await PostEventsAsync(ctx, site.Key, new { ip = "not-an-ip", page = "/", userAgent = Browser });
+        using var unknownKey = await PostEventsAsync(ctx, "sk_000000000000000000000000", new { ip = "8.8.8.8", page = "/", userAgent = Browser });
+        using var badSite = await ctx.PostAsync("/api/v1/sites", new { domain = "not a domain", excludedIps = new[] { "10.0.0.0/33" } });
+
+        Assert.Equal(HttpStatusCode.Accepted, ours.StatusCode);
+        Assert.Equal("https://www.acme-demo.com", ours.Headers.GetValues("Access-Control-Allow-Origin").Single());
+        Assert.Equal(HttpStatusCode.Forbidden, foreign.StatusCode);
+        Assert.True((await Problem.ReadAsync(tooMany)).Errors.ContainsKey("events"));
+        Assert.True((await Problem.ReadAsync(badIp)).Errors.ContainsKey("events[0].ip"));
+        Assert.Equal(HttpStatusCode.NotFound, unknownKey.StatusCode);
+        var problem = await Problem.ReadAsync(badSite);
+        Assert.True(problem.Errors.ContainsKey("domain"));
+        Assert.True(problem.Errors.ContainsKey("excludedIps[0]"));
+    }
+
+    private static async Task<(string Id, string Key)> CreateSiteAsync(WaterfallTestContext ctx, object body)
+    {
+        using var response = await ctx.PostAsync("/api/v1/sites", body);
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        var site = await JsonAsync(response);
+        return (site.GetProperty("id").GetString()!, site.GetProperty("siteKey").GetString()!);
+    }
+
+    private static Task<HttpResponseMessage> PostEventsAsync(WaterfallTestContext ctx, string siteKey, params object[] events) =>
+        PostEventsAsync(ctx, siteKey, null, events);
+
+    private static Task<HttpResponseMessage> PostEventsAsync(WaterfallTestContext ctx, string siteKey, string? origin, params object[] events)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, "/api/visitors/events") { Content = JsonContent.Create(new { siteKey, events }) };
+        if (origin is not null)
+        {
+            request.Headers.Add("Origin", origin);
+        }
+        return ctx.App.Client.SendAsync(request, Ct);
+    }
+
+    private static async Task<JsonElement> CompaniesAsync(WaterfallTestContext ctx, string siteId, DateTimeOffset month)
+    {
+        var m = month.ToString("yyyy-MM", CultureInfo.InvariantCulture);
+        using var response = await ctx.App.GetAsync($"/api/v1/sites/{siteId}/companies?from={m}&to={m}", ctx.Key);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return (await JsonAsync(response)).GetProperty("companies");
+    }
+
+    private static async Task<JsonElement> WaitForCompanyAsync(WaterfallTestContext ctx, string siteId, DateTimeOffset month, Func<JsonElement, bool> done)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            var companies = await CompaniesAsync(ctx, siteId, month);
+            if (companies.EnumerateArray().FirstOrDefault(done) is { ValueKind: JsonValueKind.Object } company)
+            {
+                return company;
+            }
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"no such company within 30 s: {companies}");
+            await Task.Delay(100, Ct);
+        }
+    }
+}
