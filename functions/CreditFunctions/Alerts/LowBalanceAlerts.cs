@@ -122,20 +122,12 @@ public sealed partial class LowBalanceAlertFunctions(LedgerService ledger, Webho
             AlertBody body = new();
             if (!HttpMethods.IsDelete(request.Method))
             {
-                var (bytes, tooLarge) = await RequestBody.ReadAsync(request, RequestBody.LimitBytesDefault, ct);
-                if (tooLarge is not null)
+                var (read, bodyProblem) = await RequestBody.ReadJsonAsync<AlertBody>(request, s_json, ct);
+                if (bodyProblem is not null)
                 {
-                    return tooLarge;
+                    return bodyProblem;
                 }
-                try
-                {
-                    body = bytes!.Length == 0 ? new AlertBody() : JsonSerializer.Deserialize<AlertBody>(bytes, s_json) ?? new AlertBody();
-                }
-                catch (JsonException ex)
-                {
-                    var (field, message) = RequestBody.Describe(ex);
-                    return Problems.Validation(field, message);
-                }
+                body = read ?? new AlertBody();
                 if (body.Threshold is null)
                 {
                     return Problems.Validation("threshold", "is required (DELETE removes the alert)");

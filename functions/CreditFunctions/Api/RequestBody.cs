@@ -34,6 +34,27 @@ public static class RequestBody
         return (buffer.ToArray(), null);
     }
 
+    /// <summary>Reads the body (up to <paramref name="limitBytes"/>, else 413) and deserializes it: null for an empty
+    /// body, or the 400 naming the field a JSON error is about.</summary>
+    public static async Task<(T? Body, IResult? Problem)> ReadJsonAsync<T>(HttpRequest request, JsonSerializerOptions options, CancellationToken cancellationToken,
+        int limitBytes = LimitBytesDefault) where T : class
+    {
+        var (bytes, tooLarge) = await ReadAsync(request, limitBytes, cancellationToken).ConfigureAwait(false);
+        if (tooLarge is not null)
+        {
+            return (null, tooLarge);
+        }
+        try
+        {
+            return (bytes!.Length == 0 ? null : JsonSerializer.Deserialize<T>(bytes, options), null);
+        }
+        catch (JsonException ex)
+        {
+            var (field, message) = Describe(ex);
+            return (null, Problems.Validation(field, message));
+        }
+    }
+
     /// <summary>413, naming <c>body</c> and its limit.</summary>
     public static IResult TooLarge(int limitBytes) =>
         Problems.Create(StatusCodes.Status413PayloadTooLarge, "payload-too-large", "The request body is too large.",

@@ -154,21 +154,12 @@ public sealed class CsvJobApiFunctions(ApiGate gate, CsvJobService service, Ledg
         {
             return keyProblem;
         }
-        var (bytes, tooLarge) = await RequestBody.ReadAsync(request, RequestBody.LimitBytesDefault, ct);
-        if (tooLarge is not null)
+        var (read, bodyProblem) = await RequestBody.ReadJsonAsync<CreateBody>(request, s_json, ct);
+        if (bodyProblem is not null)
         {
-            return tooLarge;
+            return bodyProblem;
         }
-        CreateBody? body;
-        try
-        {
-            body = bytes!.Length == 0 ? null : JsonSerializer.Deserialize<CreateBody>(bytes, s_json);
-        }
-        catch (JsonException ex)
-        {
-            var (field, message) = RequestBody.Describe(ex);
-            return Problems.Validation(field, message);
-        }
+        CreateBody? body = read;
         if (body is null)
         {
             return Problems.Validation("body", "A JSON object is required.");

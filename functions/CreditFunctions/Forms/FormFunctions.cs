@@ -24,21 +24,12 @@ public sealed partial class FormFunctions(FormService forms, EgressGuard guard, 
             {
                 return keyProblem;
             }
-            var (bytes, tooLarge) = await RequestBody.ReadAsync(request, RequestBody.LimitBytesDefault, ct);
-            if (tooLarge is not null)
+            var (read, bodyProblem) = await RequestBody.ReadJsonAsync<FormBody>(request, s_json, ct);
+            if (bodyProblem is not null)
             {
-                return tooLarge;
+                return bodyProblem;
             }
-            FormBody body;
-            try
-            {
-                body = bytes!.Length == 0 ? new FormBody() : JsonSerializer.Deserialize<FormBody>(bytes, s_json) ?? new FormBody();
-            }
-            catch (JsonException ex)
-            {
-                var (field, message) = RequestBody.Describe(ex);
-                return Problems.Validation(field, message);
-            }
+            FormBody body = read ?? new FormBody();
             if (Validate(body) is { Count: > 0 } errors)
             {
                 return Problems.Validation(errors);

@@ -203,21 +203,12 @@ public sealed class LedgerFunctions(LedgerService ledger, Catalog catalog, TeamS
         {
             return keyProblem!;
         }
-        var (bytes, tooLarge) = await RequestBody.ReadAsync(http.Request, RequestBody.LimitBytesDefault, http.RequestAborted);
-        if (tooLarge is not null)
+        var (read, bodyProblem) = await RequestBody.ReadJsonAsync<TBody>(http.Request, s_json, http.RequestAborted);
+        if (bodyProblem is not null)
         {
-            return tooLarge;
+            return bodyProblem;
         }
-        TBody? body;
-        try
-        {
-            body = bytes!.Length == 0 ? new TBody() : JsonSerializer.Deserialize<TBody>(bytes, s_json) ?? new TBody();
-        }
-        catch (JsonException ex)
-        {
-            var (field, message) = RequestBody.Describe(ex);
-            return Problems.Validation(field, message);
-        }
+        TBody? body = read ?? new TBody();
         try
         {
             return ToHttp(await send(body, key));

@@ -23,21 +23,12 @@ public sealed class ResearchFunctions(ResearchService research, ApiGate gate)
             {
                 return keyProblem;
             }
-            var (bytes, tooLarge) = await RequestBody.ReadAsync(request, RequestBody.LimitBytesDefault, ct);
-            if (tooLarge is not null)
+            var (read, bodyProblem) = await RequestBody.ReadJsonAsync<ResearchBody>(request, s_json, ct);
+            if (bodyProblem is not null)
             {
-                return tooLarge;
+                return bodyProblem;
             }
-            ResearchBody? body;
-            try
-            {
-                body = bytes!.Length == 0 ? null : JsonSerializer.Deserialize<ResearchBody>(bytes, s_json);
-            }
-            catch (JsonException ex)
-            {
-                var (field, message) = RequestBody.Describe(ex);
-                return Problems.Validation(field, message);
-            }
+            ResearchBody? body = read;
             var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
             if (body is null || (body.Person is null) == (body.Company is null))
             {

@@ -18,21 +18,12 @@ public sealed class VisitorFunctions(VisitorService visitors, ApiGate gate)
     public Task<IActionResult> CreateAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/sites")] HttpRequest request, CancellationToken ct) =>
         gate.RunAsync(request, async caller =>
         {
-            var (bytes, tooLarge) = await RequestBody.ReadAsync(request, RequestBody.LimitBytesDefault, ct);
-            if (tooLarge is not null)
+            var (read, bodyProblem) = await RequestBody.ReadJsonAsync<SiteBody>(request, s_json, ct);
+            if (bodyProblem is not null)
             {
-                return tooLarge;
+                return bodyProblem;
             }
-            SiteBody body;
-            try
-            {
-                body = bytes!.Length == 0 ? new SiteBody() : JsonSerializer.Deserialize<SiteBody>(bytes, s_json) ?? new SiteBody();
-            }
-            catch (JsonException ex)
-            {
-                var (field, message) = RequestBody.Describe(ex);
-                return Problems.Validation(field, message);
-            }
+            SiteBody body = read ?? new SiteBody();
             var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
             var domain = body.Domain is null ? string.Empty : VisitorService.NormalizeDomain(body.Domain);
             if (domain.Length is 0 or > 253 || !domain.Contains('.', StringComparison.Ordinal) || domain.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '.' or '-')))

@@ -453,21 +453,10 @@ public sealed class WaterfallApiFunctions(ApiGate gate, WaterfallService waterfa
 
     private static async Task<(T? Body, IResult? Error)> ReadAsync<T>(HttpContext http, CancellationToken ct) where T : class
     {
-        var (bytes, tooLarge) = await RequestBody.ReadAsync(http.Request, typeof(T) == typeof(WaterfallBody) ? BulkBodyLimitBytes : RequestBody.LimitBytesDefault, ct);
-        if (tooLarge is not null)
-        {
-            return (null, tooLarge);
-        }
-        try
-        {
-            var body = bytes!.Length == 0 ? null : JsonSerializer.Deserialize<T>(bytes, s_json);
-            return body is null ? (null, Problems.Validation("body", "A JSON object is required.")) : (body, null);
-        }
-        catch (JsonException ex)
-        {
-            var (field, message) = RequestBody.Describe(ex);
-            return (null, Problems.Validation(field, message));
-        }
+        var (body, problem) = await RequestBody.ReadJsonAsync<T>(http.Request, s_json, ct,
+            typeof(T) == typeof(WaterfallBody) ? BulkBodyLimitBytes : RequestBody.LimitBytesDefault);
+        return problem is not null ? (null, problem)
+            : body is null ? (null, Problems.Validation("body", "A JSON object is required.")) : (body, null);
     }
 
     private sealed record RevealBody(PersonInput? Person, IReadOnlyList<string>? Data);
