@@ -143,14 +143,33 @@ public static class OperatorCommands
             return Refused;
         }
         var table = service.GetTableClient(Waterfall.WaterfallSetup.TableName(configuration));
-        var report = await Waterfall.SecretsReencryption.RunAsync(table, protector, ct).ConfigureAwait(false);
+        Waterfall.ReencryptionReport report;
+        try
+        {
+            report = await Waterfall.SecretsReencryption.RunAsync(table, protector, ct).ConfigureAwait(false);
+        }
+        catch (Azure.RequestFailedException ex) when (ex.Status == 404)
+        {
+            report = new Waterfall.ReencryptionReport(0, 0, 0, []); // no team settings were ever stored here
+        }
         await output.WriteLineAsync($"Re-encrypted {report.ValuesReencrypted} values of {report.TeamsChanged} of {report.Teams} teams under key {protector.CurrentKeyId}.")
             .ConfigureAwait(false);
-        foreach (var failure in report.Failures)
+        var formsTable = service.GetTableClient(Forms.FormOptions.From(configuration).TableName);
+        Waterfall.ReencryptionReport forms;
+        try
+        {
+            forms = await Waterfall.SecretsReencryption.RunFormsAsync(formsTable, protector, ct).ConfigureAwait(false);
+        }
+        catch (Azure.RequestFailedException ex) when (ex.Status == 404)
+        {
+            forms = new Waterfall.ReencryptionReport(0, 0, 0, []); // no form was ever registered here
+        }
+        await output.WriteLineAsync($"Re-encrypted the signing secrets of {forms.TeamsChanged} of {forms.Teams} forms.").ConfigureAwait(false);
+        foreach (var failure in report.Failures.Concat(forms.Failures))
         {
             await error.WriteLineAsync($"No configured key decrypts {failure}; left as it is.").ConfigureAwait(false);
         }
-        return report.Failures.Count == 0 ? Done : Refused;
+        return report.Failures.Count + forms.Failures.Count == 0 ? Done : Refused;
     }
 
     private static async Task<int> CreateTeamAsync(TeamStore teams, string teamId, string admin, TextWriter output, TextWriter error, CancellationToken ct)

@@ -67,6 +67,56 @@ public static class SecretsReencryption
         return new ReencryptionReport(teams, changedTeams, values, failures);
     }
 
+    /// <summary>Re-encrypts every form's signing secret in <paramref name="table"/> (the inbound table: row <c>def</c> of
+    /// each form's partition, protected for the form's team) under <paramref name="protector"/>'s current key, each row
+    /// under its ETag and only when not under the current key yet.</summary>
+    public static async Task<ReencryptionReport> RunFormsAsync(TableClient table, SecretProtector protector, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        ArgumentNullException.ThrowIfNull(protector);
+        int forms = 0, changed = 0;
+        var failures = new List<string>();
+        await foreach (var listed in table.QueryAsync<TableEntity>(e => e.RowKey == FormRowKey, select: ["PartitionKey"], cancellationToken: cancellationToken)
+            .ConfigureAwait(false))
+        {
+            forms++;
+            for (var attempt = 1; ; attempt++)
+            {
+                var row = await table.GetEntityIfExistsAsync<TableEntity>(listed.PartitionKey, FormRowKey, cancellationToken: cancellationToken).ConfigureAwait(false);
+                if (!row.HasValue || row.Value!.GetString("ProtectedSecret") is not { Length: > 0 } value || protector.IsCurrent(value))
+                {
+                    break;
+                }
+                var teamId = row.Value.GetString("TeamId") ?? string.Empty;
+                string moved;
+                try
+                {
+                    moved = protector.Reprotect(teamId, value);
+                }
+                catch (CryptographicException)
+                {
+                    failures.Add($"{teamId}: form {listed.PartitionKey} secret");
+                    break;
+                }
+                try
+                {
+                    await table.UpdateEntityAsync(new TableEntity(listed.PartitionKey, FormRowKey) { ["ProtectedSecret"] = moved }, row.Value.ETag,
+                        TableUpdateMode.Merge, cancellationToken).ConfigureAwait(false);
+                    changed++;
+                    break;
+                }
+                catch (RequestFailedException ex) when (ex.Status == 412 && attempt < AttemptsMax)
+                {
+                    // The form changed meanwhile: read it again.
+                }
+            }
+        }
+        return new ReencryptionReport(forms, changed, changed, failures);
+    }
+
+    /// <summary>The row of a form's definition in the inbound table.</summary>
+    private const string FormRowKey = "def";
+
     private static (EnrichmentSettings Settings, int Count, List<string> Failures) Reencrypt(string teamId, EnrichmentSettings settings, SecretProtector protector)
     {
         var count = 0;

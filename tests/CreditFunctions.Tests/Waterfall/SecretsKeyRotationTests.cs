@@ -69,6 +69,35 @@ public sealed class SecretsKeyRotationTests(AzuriteFixture azurite, SandboxVendo
         Assert.Equal(afterFirst.ETag, afterSecond.ETag);
     }
 
+    [Fact]
+    public async Task Secrets_reencrypt_moves_the_forms_signing_secrets_to_the_current_key_too()
+    {
+        var inbound = AzuriteFixture.NewName("inbound");
+        await using var ctx = await StartAsync(azurite, sandbox, settings: new Dictionary<string, string?>
+        {
+            [SecretProtector.KeySetting] = Convert.ToBase64String(s_old), ["CREDITFUNCTIONS_INBOUND_TABLE"] = inbound,
+        });
+        var created = await JsonAsync(await ctx.PostAsync("/api/v1/forms", new { name = "Demo request", source = "generic", fieldMap = new { email = "email" } }));
+        var (formId, secret) = (created.GetProperty("id").GetString()!, created.GetProperty("signingSecret").GetString()!);
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["AzureWebJobsStorage"] = azurite.ConnectionString, [WaterfallSetup.TableSetting] = AzuriteFixture.NewName("enrich"),
+            ["CREDITFUNCTIONS_INBOUND_TABLE"] = inbound,
+            [SecretProtector.KeySetting] = Convert.ToBase64String(s_new), [SecretProtector.PreviousKeysSetting] = Convert.ToBase64String(s_old),
+        }).Build();
+
+        var (firstExit, firstOutput) = await ReencryptAsync(configuration);
+        var (secondExit, secondOutput) = await ReencryptAsync(configuration);
+
+        var stored = (await new TableClient(azurite.ConnectionString, inbound).GetEntityAsync<TableEntity>("form|" + formId, "def", cancellationToken: Ct)).Value.GetString("ProtectedSecret");
+        var onlyNew = new SecretProtector(s_new);
+        Assert.Equal((0, 0), (firstExit, secondExit));
+        Assert.Contains("signing secrets of 1 of 1 forms", firstOutput, StringComparison.Ordinal);
+        Assert.Contains("signing secrets of 0 of 1 forms", secondOutput, StringComparison.Ordinal);
+        Assert.StartsWith($"v2.{onlyNew.CurrentKeyId}.", stored, StringComparison.Ordinal);
+        Assert.Equal(secret, onlyNew.Unprotect(ctx.TeamId, stored!));
+    }
+
     private static async Task<(int Exit, string Output)> ReencryptAsync(IConfiguration configuration)
     {
         var output = new StringWriter();
