@@ -68,11 +68,14 @@ public sealed class ResearchFunctions(ResearchService research, ApiGate gate)
             try
             {
                 var result = await research.ResearchAsync(caller.TeamId, caller.UserId, subject, isCompany, body.Refresh == true, key, ct);
-                return result.Status == "insufficient_credits"
-                    ? Problems.Create(StatusCodes.Status402PaymentRequired, "insufficient-credits", "Not enough credits.",
-                        "Research costs 1 ai_research credit; nothing was charged and no provider was asked.",
-                        new Dictionary<string, object?> { ["creditType"] = "ai_research" })
-                    : Results.Ok(result);
+                return result.Status switch
+                {
+                    "insufficient_credits" => Problems.Create(StatusCodes.Status402PaymentRequired, "insufficient-credits", "Not enough credits.",
+                        "Research costs 1 ai_research credit; nothing was charged.", new Dictionary<string, object?> { ["creditType"] = "ai_research" }),
+                    "spend_limit_reached" => Problems.Create(StatusCodes.Status402PaymentRequired, "spend-limit-reached", "The member's spend limit is reached.",
+                        "This research would pass your ai_research limit; nothing was charged.", new Dictionary<string, object?> { ["creditType"] = "ai_research" }),
+                    _ => Results.Ok(result),
+                };
             }
             catch (IdempotencyKeyReusedException)
             {

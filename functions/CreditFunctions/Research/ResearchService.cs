@@ -49,7 +49,7 @@ public sealed class ResearchRecord : ITableEntity
 
 /// <summary>The outcome of a research request.</summary>
 /// <param name="Status"><c>researched</c> (bought now), <c>stored</c> (a summary of the last 30 days, free),
-/// <c>not_found</c> (nothing charged) or <c>insufficient_credits</c>.</param>
+/// <c>not_found</c> (nothing charged), <c>insufficient_credits</c> or <c>spend_limit_reached</c> (nothing charged, no provider asked).</param>
 /// <param name="Kind"><c>person</c> or <c>company</c>.</param>
 /// <param name="Summary">The summary, when there is one.</param>
 /// <param name="Provider">Who wrote it.</param>
@@ -114,7 +114,7 @@ public sealed class ResearchService(ContactStore contacts, WaterfallEngine engin
             }
         }
         var result = await ResearchOnceAsync(teamId, userId, subject, kind, rowKey, subjectId, refresh, ct).ConfigureAwait(false);
-        if (idempotencyKey is not null && result.Status != "insufficient_credits")
+        if (idempotencyKey is not null && result.Status is not ("insufficient_credits" or "spend_limit_reached"))
         {
             await contacts.SaveRequestResultAsync(teamId, "research:" + idempotencyKey, JsonSerializer.Serialize(result, JsonSerializerOptions.Web), ct)
                 .ConfigureAwait(false);
@@ -137,6 +137,12 @@ public sealed class ResearchService(ContactStore contacts, WaterfallEngine engin
         {
             return new ResearchResult("insufficient_credits", kind, null, null, null, 0m, null);
         }
+        // The member's limit is checked before the provider too (the charge checks it again, in its commit).
+        if ((await ledger.GetMemberLimitsAsync(teamId, userId, ct).ConfigureAwait(false)).FirstOrDefault(l => l.CreditType == "ai_research") is { } limit
+            && limit.Left < price)
+        {
+            return new ResearchResult("spend_limit_reached", kind, null, null, null, 0m, null);
+        }
         var team = await settings.GetAsync(teamId, ct).ConfigureAwait(false);
         var outcome = await providers.LookupAsync(Provider, ProviderCapabilities.Research, subject, settings.ResolveKey(teamId, team, Provider), teamId, ct)
             .ConfigureAwait(false);
@@ -154,9 +160,9 @@ public sealed class ResearchService(ContactStore contacts, WaterfallEngine engin
         {
             Description = $"Research on {Describe(kind, subject)}",
         }).ConfigureAwait(false);
-        if (charge.Status == LedgerStatus.InsufficientCredits)
+        if (charge.Status is LedgerStatus.InsufficientCredits or LedgerStatus.SpendLimitReached)
         {
-            return new ResearchResult("insufficient_credits", kind, null, null, null, 0m, null);
+            return new ResearchResult(charge.Status == LedgerStatus.SpendLimitReached ? "spend_limit_reached" : "insufficient_credits", kind, null, null, null, 0m, null);
         }
         if (charge.Status is not (LedgerStatus.Charged or LedgerStatus.AlreadyOwned))
         {

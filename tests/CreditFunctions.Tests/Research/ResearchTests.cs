@@ -76,6 +76,21 @@ public sealed class ResearchTests(AzuriteFixture azurite, SandboxVendors sandbox
     }
 
     [Fact]
+    public async Task A_member_past_their_research_limit_is_402_before_the_provider_is_asked()
+    {
+        await using var ctx = await StartWithResearchCreditsAsync(azurite, sandbox);
+        await ctx.Ledger.SetMemberLimitAsync(new MemberLimitRequest(ctx.TeamId, "ada", "ada", "ai_research", Credits.FromDecimal(0.5m), "month",
+            Guid.NewGuid().ToString("N")), Ct);
+
+        using var refused = await ctx.PostAsync("/api/v1/research", new { person = SandboxVendors.Input(sandbox.KnownBy("sagewise")) });
+
+        Assert.Equal(HttpStatusCode.PaymentRequired, refused.StatusCode);
+        Assert.EndsWith("spend-limit-reached", (await Problem.ReadAsync(refused)).Type, StringComparison.Ordinal);
+        Assert.Equal(0, sandbox.Stats("sagewise").Total);
+        Assert.Equal(10m, await ResearchCreditsAsync(ctx));
+    }
+
+    [Fact]
     public async Task The_same_key_answers_the_first_result_and_racing_requests_for_one_subject_charge_once()
     {
         await using var ctx = await StartWithResearchCreditsAsync(azurite, sandbox);
