@@ -75,7 +75,9 @@ public enum AcceptStatus
 /// Delivery is at least once at both ends. The tool's retries land on the same row (its submission id, else a hash of
 /// the form and the body), so they are processed once. The queue function is idempotent: a crash after marking a
 /// submission <c>enriching</c> re-runs the enrichment, whose charge keys (form and submission) answer the first charge; a
-/// crash after the outcome and before the webhook sends the webhook again (receivers dedupe by the delivery id).
+/// crash after the outcome and before the webhook sends the webhook again (receivers dedupe by the delivery id). Every
+/// write of a submission is conditional on the version its writer read: of two deliveries racing, the one that claimed
+/// last decides, and the other stops at its next write instead of putting its out-of-date outcome over the winner's.
 /// </remarks>
 public sealed class FormService(FormStore store, QueueServiceClient queues, FormOptions options, EnrichmentSettingsStore settings,
     WaterfallEngine engine, ContactStore contacts, ContactIdentity identity, LedgerService ledger, WebhookSender webhooks, TimeProvider clock)
@@ -203,6 +205,9 @@ public sealed class FormService(FormStore store, QueueServiceClient queues, Form
         return (added ? AcceptStatus.Accepted : AcceptStatus.Duplicate, submissionId, null);
     }
 
+    /// <summary>Tests set this to hold a delivery right after it claimed a submission, as a slow worker would.</summary>
+    internal static Func<string, Task>? AfterClaimForTests { get; set; }
+
     /// <summary>Decides a queued submission's outcome (idempotent; see the class remarks) and delivers the form's webhook.</summary>
     /// <exception cref="HttpRequestException">The webhook's receiver failed (the queue retries; the outcome is kept).</exception>
     public async Task ProcessAsync(FormSubmissionMessage message, CancellationToken cancellationToken)
@@ -216,31 +221,46 @@ public sealed class FormService(FormStore store, QueueServiceClient queues, Form
         }
         if (!SubmissionStatus.IsFinal(row.Status))
         {
+            // Claimed under the row's ETag, whatever unfinished state it is in: of two deliveries processing at the same
+            // moment, the later claim wins and the earlier one's next write fails, so it stops and leaves the outcome to
+            // the winner (whose own message comes back if it dies). A claim keeps the state it found (an "enriching" row
+            // re-runs its enrichment, whose charges answer the first ones).
             if (row.Status == SubmissionStatus.Received)
             {
-                // Claimed under the row's ETag: a duplicate message processed at the same moment loses here and leaves the
-                // submission to the winner (whose own message comes back if it dies).
                 row.Status = SubmissionStatus.Processing;
-                if (!await store.TryClaimSubmissionAsync(row, cancellationToken).ConfigureAwait(false))
-                {
-                    return;
-                }
             }
-            await DecideAsync(form, row, cancellationToken).ConfigureAwait(false);
+            if (!await store.TryUpdateSubmissionAsync(row, cancellationToken).ConfigureAwait(false))
+            {
+                return;
+            }
+            if (AfterClaimForTests is { } pause)
+            {
+                await pause(row.SubmissionId).ConfigureAwait(false);
+            }
+            if (!await DecideAsync(form, row, cancellationToken).ConfigureAwait(false))
+            {
+                return;
+            }
             row.ProcessedAt = clock.GetUtcNow();
             row.Webhook = form.WebhookUrl is null ? "none" : "pending";
-            await store.UpdateSubmissionAsync(row, cancellationToken).ConfigureAwait(false);
+            if (!await store.TryUpdateSubmissionAsync(row, cancellationToken).ConfigureAwait(false))
+            {
+                return;
+            }
         }
         if (row.Webhook == "pending" && form.WebhookUrl is { } url)
         {
             var result = await webhooks.SendAsync(form.TeamId, url, JsonSerializer.Serialize(View(form.FormId, row), JsonSerializerOptions.Web),
                 "form:" + form.FormId + ":" + row.SubmissionId, cancellationToken).ConfigureAwait(false);
             row.Webhook = result.Delivered ? "delivered" : "refused";
-            await store.UpdateSubmissionAsync(row, cancellationToken).ConfigureAwait(false);
+            // Lost only to another delivery of the same webhook, which records its own result.
+            await store.TryUpdateSubmissionAsync(row, cancellationToken).ConfigureAwait(false);
         }
     }
 
-    private async Task DecideAsync(FormRow form, SubmissionRow row, CancellationToken ct)
+    /// <summary>Decides <paramref name="row"/>'s outcome in it; false when another delivery took the submission over
+    /// meanwhile (then this one must write nothing more).</summary>
+    private async Task<bool> DecideAsync(FormRow form, SubmissionRow row, CancellationToken ct)
     {
         var fields = row.Fields();
         var input = ContactOf(fields)!;
@@ -258,7 +278,7 @@ public sealed class FormService(FormStore store, QueueServiceClient queues, Form
             }
             var stored = await contacts.GetAsync(form.TeamId, person.PersonId, ct).ConfigureAwait(false);
             (row.Status, row.ContactId, row.Email, row.Mobile) = (SubmissionStatus.Matched, person.PersonId, stored?.Email ?? input.Email, stored?.Mobile ?? phone);
-            return;
+            return true;
         }
         row.ContactId = person.PersonId;
         var data = new List<string>(2);
@@ -278,7 +298,7 @@ public sealed class FormService(FormStore store, QueueServiceClient queues, Form
             await identity.LinkAsync(form.TeamId, person.PersonId, ContactIdentity.IdentifiersOf(person.Input, null, phone).Where(id => !known.Contains(id)).ToList(), ct)
                 .ConfigureAwait(false);
             (row.Status, row.Reason, row.Email, row.Mobile) = (SubmissionStatus.NotEnriched, "nothing_to_enrich", input.Email, phone);
-            return;
+            return true;
         }
         var balances = await ledger.GetBalancesAsync(form.TeamId, ct).ConfigureAwait(false);
         var affordable = data.Where(d => (balances.FirstOrDefault(b => b.CreditType == WaterfallData.CreditType(d))?.Available ?? Credits.Zero) >= Price(d)).ToList();
@@ -286,10 +306,13 @@ public sealed class FormService(FormStore store, QueueServiceClient queues, Form
         {
             // Rule 9: refused before anything is asked or spent; the submission is kept.
             (row.Status, row.Reason, row.Email, row.Mobile) = (SubmissionStatus.NotEnriched, "insufficient_credits", input.Email, phone);
-            return;
+            return true;
         }
         row.Status = SubmissionStatus.Enriching;
-        await store.UpdateSubmissionAsync(row, ct).ConfigureAwait(false);
+        if (!await store.TryUpdateSubmissionAsync(row, ct).ConfigureAwait(false))
+        {
+            return false;
+        }
         var team = await settings.GetRecentAsync(form.TeamId, WaterfallEngine.SettingsMaxAge, ct).ConfigureAwait(false);
         var stored2 = retrying ? await contacts.GetAsync(form.TeamId, person.PersonId, ct).ConfigureAwait(false) : null;
         var run = new WaterfallRun
@@ -325,6 +348,7 @@ public sealed class FormService(FormStore store, QueueServiceClient queues, Form
         {
             (row.Status, row.Reason) = (SubmissionStatus.NotFound, null);
         }
+        return true;
     }
 
     /// <summary>A submission as the API and the webhook show it.</summary>

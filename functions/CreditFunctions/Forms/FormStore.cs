@@ -224,14 +224,10 @@ public sealed class FormStore(TableClient table, TimeProvider clock)
     public Task<SubmissionRow?> GetSubmissionAsync(string formId, string submissionId, CancellationToken cancellationToken) =>
         Table.GetEntityOrNullAsync<SubmissionRow>(PartitionOf(formId), SubmissionPrefix + submissionId, cancellationToken);
 
-    /// <summary>Writes the submission's new state (unconditionally: every writer of a submission writes the same outcome,
-    /// decided by idempotent charges).</summary>
-    public Task<Response> UpdateSubmissionAsync(SubmissionRow submission, CancellationToken cancellationToken) =>
-        Table.UpsertEntityAsync(submission, TableUpdateMode.Replace, cancellationToken);
-
-    /// <summary>Writes <paramref name="submission"/> only if its row is unchanged since it was read (its ETag); false when
-    /// another writer changed it first.</summary>
-    public async Task<bool> TryClaimSubmissionAsync(SubmissionRow submission, CancellationToken cancellationToken)
+    /// <summary>Writes <paramref name="submission"/> only if its row is unchanged since it was read (its ETag, which is
+    /// moved on to the new version); false when another writer changed it first. Every write of a submission goes through
+    /// here: a delivery that lost a race never writes its view over the winner's.</summary>
+    public async Task<bool> TryUpdateSubmissionAsync(SubmissionRow submission, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(submission);
         try

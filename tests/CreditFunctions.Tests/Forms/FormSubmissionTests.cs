@@ -69,6 +69,43 @@ public sealed class FormSubmissionTests(AzuriteFixture azurite, SandboxVendors s
     }
 
     [Fact]
+    public async Task Deliveries_of_one_submission_racing_each_other_charge_once_and_none_writes_its_outcome_over_the_winners()
+    {
+        // The queue function is off: the test is the queue, delivering the same message twice.
+        await using var ctx = await StartAsync(azurite, sandbox, email: 10, settings: new Dictionary<string, string?> { ["AzureWebJobs.form-submission.Disabled"] = "true" });
+        var (formId, secret) = await CreateFormAsync(ctx);
+        using var accepted = await SubmitAsync(ctx, formId, secret, Submission("sub-race", Known()));
+        Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
+        var message = new FormSubmissionMessage(formId, (await JsonAsync(accepted)).GetProperty("submissionId").GetString()!);
+        var forms = ctx.App.Services.GetRequiredService<FormService>();
+        // The first delivery stalls right after its claim, as a slow worker would, until a second delivery has enriched
+        // and charged the contact; then it goes on, with the contact now known and its view of the row out of date.
+        var secondDone = new TaskCompletionSource();
+        var deliveries = 0;
+        FormService.AfterClaimForTests = id => id == message.SubmissionId && Interlocked.Increment(ref deliveries) == 1 ? secondDone.Task : Task.CompletedTask;
+        try
+        {
+            var slow = Task.Run(() => forms.ProcessAsync(message, Ct), Ct);
+            await WaitForAsync(() => Volatile.Read(ref deliveries) == 1);
+            await forms.ProcessAsync(message, Ct);
+            secondDone.SetResult();
+            await slow;
+        }
+        finally
+        {
+            FormService.AfterClaimForTests = null;
+        }
+
+        var outcome = Assert.Single((await ListAsync(ctx, formId)).EnumerateArray());
+        Assert.Equal("enriched", outcome.GetProperty("status").GetString());
+        Assert.Equal(1m, outcome.GetProperty("credits").GetDecimal());
+        Assert.Equal(9m, await ctx.AvailableAsync("email"));
+        var charges = (await ctx.Ledger.QueryUsageAsync(new UsageQuery(ctx.TeamId), Ct)).Lines.Where(l => l.Kind == "charge" && l.Credits.Value > 0).ToList();
+        Assert.Single(charges);
+        Assert.True((await ctx.Ledger.VerifyAsync(ctx.TeamId, Ct)).Ok);
+    }
+
+    [Fact]
     public async Task A_known_contact_is_matched_at_no_cost_and_no_vendor_is_asked()
     {
         await using var ctx = await StartAsync(azurite, sandbox, email: 10);
