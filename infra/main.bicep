@@ -28,6 +28,9 @@ param instanceMemoryMB int = 2048
 @secure()
 param secretsKey string = ''
 
+@description('Base URL of the CRM API that CRM exports push to (its key is the CREDITFUNCTIONS_CRM_KEY setting); empty: CRM exports answer 503.')
+param crmUrl string = ''
+
 var suffix = uniqueString(resourceGroup().id, baseName)
 var storageName = take('${baseName}${suffix}', 24)
 var vaultName = take('${baseName}-kv-${suffix}', 24)
@@ -44,11 +47,13 @@ var tables = {
   inbound: 'inbound'
 }
 
-// The CSV jobs' containers: uploads (written by the customer through a user delegation SAS), results, working data.
+// The CSV jobs' containers: uploads (written by the customer through a user delegation SAS), results, working data;
+// and the list exports' files (read through a user delegation SAS).
 var csvContainers = [
   'csv-uploads'
   'csv-results'
   'csv-work'
+  'list-exports'
 ]
 
 // Built-in role definitions.
@@ -303,6 +308,10 @@ resource app 'Microsoft.Web/sites@2025-03-01' = {
           // The visitor-events trigger names its queue by this setting.
           name: 'CREDITFUNCTIONS_VISITORS_QUEUE'
           value: 'visitor-events'
+        }
+        {
+          name: 'CREDITFUNCTIONS_CRM_URL'
+          value: crmUrl
         }
         {
           name: 'CREDITFUNCTIONS_DEMO_SEED'

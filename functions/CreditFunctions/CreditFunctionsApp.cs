@@ -7,6 +7,7 @@ using CreditFunctions.Forms;
 using CreditFunctions.Hosting;
 using CreditFunctions.Ledger;
 using CreditFunctions.Platform;
+using CreditFunctions.Prospects;
 using CreditFunctions.Research;
 using CreditFunctions.Visitors;
 using CreditFunctions.Waterfall;
@@ -20,7 +21,7 @@ public static class CreditFunctionsApp
     /// <summary>
     /// Registers the app's services (no I/O here): the storage clients of <c>AzureWebJobsStorage</c>, the API's
     /// front door, teams and keys, the ledger (with the <c>plan-grants</c> timer's work), low-balance alerts, the
-    /// waterfall, CSV jobs, forms, website visitors, telemetry, and a start-up step that creates the app's tables, queues and containers. Settings are read from <paramref name="configuration"/>.
+    /// waterfall, lists, sequences and CRM exports, CSV jobs, forms, website visitors, telemetry, and a start-up step that creates the app's tables, queues and containers. Settings are read from <paramref name="configuration"/>.
     /// </summary>
     public static IServiceCollection AddCreditFunctions(this IServiceCollection services, IConfiguration configuration)
     {
@@ -37,6 +38,7 @@ public static class CreditFunctionsApp
         services.AddAlerts(configuration);
         services.AddResearch();
         services.AddWaterfall(configuration, LocalSecretsKeyFile(settings));
+        services.AddProspects(configuration);
         services.AddCsvJobs(configuration);
         services.AddForms(configuration);
         services.AddVisitors(configuration);
@@ -69,7 +71,8 @@ public static class CreditFunctionsApp
 
     /// <summary>Creates the app's tables when the worker starts (before the first invocation).</summary>
     private sealed class StorageSetup(LedgerService ledger, ContactStore contacts, Azure.Storage.Queues.QueueServiceClient queues, AlertOptions alerts,
-        CsvJobStore csvJobs, CsvJobProcessor csvProcessor, FormStore forms, FormOptions formOptions, VisitorOptions visitors) : IHostedService
+        CsvJobStore csvJobs, CsvJobProcessor csvProcessor, FormStore forms, FormOptions formOptions, VisitorOptions visitors, ListExportService listExports)
+        : IHostedService
     {
         public async Task StartAsync(CancellationToken cancellationToken)
         {
@@ -78,6 +81,7 @@ public static class CreditFunctionsApp
             await queues.GetQueueClient(alerts.QueueName).CreateIfNotExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
             await csvJobs.Table.CreateIfNotExistsAsync(cancellationToken).ConfigureAwait(false);
             await csvProcessor.InitializeAsync(cancellationToken).ConfigureAwait(false);
+            await listExports.InitializeAsync(cancellationToken).ConfigureAwait(false);
             await forms.Table.CreateIfNotExistsAsync(cancellationToken).ConfigureAwait(false);
             await queues.GetQueueClient(formOptions.QueueName).CreateIfNotExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
             await queues.GetQueueClient(visitors.QueueName).CreateIfNotExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);

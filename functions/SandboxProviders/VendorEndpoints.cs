@@ -12,7 +12,8 @@ namespace SandboxProviders;
 /// </summary>
 internal static class VendorEndpoints
 {
-    private sealed record Query(string? FirstName, string? LastName, string? Domain, string? CompanyName, string? LinkedInUrl, string? Email, string? Ip = null);
+    private sealed record Query(string? FirstName, string? LastName, string? Domain, string? CompanyName, string? LinkedInUrl, string? Email, string? Ip = null,
+        JsonArray? Contacts = null);
 
     private delegate JsonObject Answer(string vendor, VendorSettings settings, PeopleDataSet people, Person? person, Query query, out int status);
 
@@ -27,7 +28,7 @@ internal static class VendorEndpoints
             await WriteAsync(http, 404, new JsonObject { ["error"] = "no such vendor" });
             return;
         }
-        var route = Route(state.Settings.Shape, http.Request.Method, rest);
+        var route = Route(state, http.Request.Method, rest);
         if (route is null)
         {
             await WriteAsync(http, 404, new JsonObject { ["error"] = "no such route" });
@@ -102,9 +103,17 @@ internal static class VendorEndpoints
             : null;
     }
 
-    private static (Func<HttpRequest, Task<Query?>> Parse, Answer Answer)? Route(VendorShape shape, string method, string rest) =>
-        (shape, method.ToUpperInvariant(), rest.Trim('/')) switch
+    private static (Func<HttpRequest, Task<Query?>> Parse, Answer Answer)? Route(VendorRegistry.VendorState state, string method, string rest) =>
+        (state.Settings.Shape, method.ToUpperInvariant(), rest.Trim('/')) switch
         {
+            (VendorShape.Crm, "POST", "v1/contacts/batch") => (CrmBatch, (string _, VendorSettings _, PeopleDataSet _, Person? _, Query query, out int status) =>
+                CrmReceive(state, query, out status)),
+            (VendorShape.Crm, "GET", "v1/contacts") => (_ => Task.FromResult<Query?>(new Query(null, null, null, null, null, null)),
+                (string _, VendorSettings _, PeopleDataSet _, Person? _, Query _, out int status) =>
+                {
+                    status = 200;
+                    return new JsonObject { ["contacts"] = new JsonArray([.. state.CrmContacts.Values.OrderBy(c => (long)c["id"]!).Select(c => c.DeepClone())]) };
+                }),
             (VendorShape.Leadmine, "GET", "v1/email") => (FromQuery, LeadmineEmail),
             (VendorShape.Mailscout, "POST", "api/find") => (MailscoutBody, MailscoutFind),
             (VendorShape.Dialbase, "GET", "v2/mobile") => (FromQuery, DialbaseMobile),
@@ -131,6 +140,46 @@ internal static class VendorEndpoints
             Get("person", "linkedin_url"), null);
         var identified = query.LinkedInUrl is not null || (query.FirstName is not null && query.LastName is not null && query.Domain is not null);
         return identified ? query : null;
+    }
+
+    private static async Task<Query?> CrmBatch(HttpRequest request)
+    {
+        var body = await JsonNode.ParseAsync(request.Body, cancellationToken: request.HttpContext.RequestAborted);
+        if (body?["contacts"] is not JsonArray { Count: > 0 and <= 100 } contacts
+            || contacts.Any(c => c is not JsonObject o || o["externalId"]?.GetValueKind() != JsonValueKind.String || o["externalId"]!.GetValue<string>().Length == 0))
+        {
+            return null;
+        }
+        return new Query(null, null, null, null, null, null, Contacts: contacts);
+    }
+
+    private static JsonObject CrmReceive(VendorRegistry.VendorState state, Query query, out int status)
+    {
+        var results = new JsonArray();
+        foreach (var contact in query.Contacts!.Cast<JsonObject>())
+        {
+            var externalId = contact["externalId"]!.GetValue<string>();
+            var created = false;
+            var stored = state.CrmContacts.AddOrUpdate(externalId,
+                _ =>
+                {
+                    created = true;
+                    var fresh = (JsonObject)contact.DeepClone();
+                    fresh["id"] = Interlocked.Increment(ref state.NextCrmId);
+                    fresh["updates"] = 0;
+                    return fresh;
+                },
+                (_, old) =>
+                {
+                    var merged = (JsonObject)contact.DeepClone();
+                    merged["id"] = (long)old["id"]!;
+                    merged["updates"] = (int)old["updates"]! + 1;
+                    return merged;
+                });
+            results.Add(new JsonObject { ["externalId"] = externalId, ["id"] = (long)stored["id"]!, ["created"] = created });
+        }
+        status = 200;
+        return new JsonObject { ["results"] = results };
     }
 
     private static Task<Query?> IpQuery(HttpRequest request) =>

@@ -132,6 +132,10 @@ public sealed class VendorRegistry
         }
     }
 
+    /// <summary>The contacts a CRM-shaped vendor holds (what it was sent, by external id), oldest first; null for no such vendor.</summary>
+    public IReadOnlyList<System.Text.Json.Nodes.JsonObject>? CrmContacts(string name) =>
+        Find(name) is { } state ? [.. state.CrmContacts.Values.OrderBy(c => (long)c["id"]!)] : null;
+
     internal VendorState? Find(string name)
     {
         lock (_lock)
@@ -154,6 +158,12 @@ public sealed class VendorRegistry
         public string Name { get; } = name;
 
         public VendorSettings Settings { get; private set; } = settings;
+
+        /// <summary>What a CRM-shaped vendor holds, by external id.</summary>
+        public System.Collections.Concurrent.ConcurrentDictionary<string, System.Text.Json.Nodes.JsonObject> CrmContacts { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>The CRM's ids, in the order contacts were first received.</summary>
+        public long NextCrmId;
 
         public void Replace(VendorSettings settings)
         {

@@ -34,6 +34,12 @@ public enum VendorShape
     /// miss: <c>{"type":"isp","isp":…}</c> (<c>100.64.0.0/10</c>), <c>{"type":"residential"}</c> (<c>73.0.0.0/8</c>),
     /// <c>{"type":"unknown"}</c>; 400 for a value that is not an IP address.</summary>
     ReverseIp,
+
+    /// <summary>A stand-in CRM that records what it receives: <c>POST /{vendor}/v1/contacts/batch</c> with
+    /// <c>{"contacts":[{"externalId","email","firstName","lastName","companyDomain","phone"}]}</c> (1–100 contacts, each
+    /// with an <c>externalId</c>) upserts them by external id and answers <c>{"results":[{"externalId","id","created"}]}</c>;
+    /// <c>GET /{vendor}/v1/contacts</c> answers <c>{"contacts":[…]}</c>, what it holds. 400 for a malformed batch.</summary>
+    Crm,
 }
 
 /// <summary>How long a vendor takes to answer.</summary>

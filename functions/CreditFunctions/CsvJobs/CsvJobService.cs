@@ -5,6 +5,7 @@ using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using Azure.Storage.Blobs.Specialized;
 using Azure.Storage.Sas;
+using CreditFunctions.Hosting;
 using CreditFunctions.Ledger;
 using Microsoft.DurableTask;
 using Microsoft.DurableTask.Client;
@@ -113,7 +114,7 @@ public sealed partial class CsvJobService(CsvJobStore jobs, CsvJobProcessor proc
             if (claimed != newId && await jobs.GetAsync(teamId, claimed, cancellationToken).ConfigureAwait(false) is { } existing)
             {
                 var again = now + UploadUrlLifetime;
-                return (existing, await SasAsync(processor.UploadBlob(teamId, existing.JobId), BlobSasPermissions.Create | BlobSasPermissions.Write, now, again,
+                return (existing, await BlobSas.ForBlobAsync(blobs, processor.UploadBlob(teamId, existing.JobId), BlobSasPermissions.Create | BlobSasPermissions.Write, now, again,
                     cancellationToken).ConfigureAwait(false), again);
             }
             return await AddAsync(teamId, userId, options, claimed, now, cancellationToken).ConfigureAwait(false);
@@ -132,7 +133,7 @@ public sealed partial class CsvJobService(CsvJobStore jobs, CsvJobProcessor proc
             MappingJson = options.Mapping is { Count: > 0 } m ? System.Text.Json.JsonSerializer.Serialize(m) : null,
         };
         var expires = now + UploadUrlLifetime;
-        var url = await SasAsync(processor.UploadBlob(teamId, job.JobId), BlobSasPermissions.Create | BlobSasPermissions.Write, now, expires, cancellationToken)
+        var url = await BlobSas.ForBlobAsync(blobs, processor.UploadBlob(teamId, job.JobId), BlobSasPermissions.Create | BlobSasPermissions.Write, now, expires, cancellationToken)
             .ConfigureAwait(false);
         try
         {
@@ -377,7 +378,7 @@ public sealed partial class CsvJobService(CsvJobStore jobs, CsvJobProcessor proc
         var now = clock.GetUtcNow();
         try
         {
-            var url = await SasAsync(processor.ResultBlob(job.TeamId, job.JobId), BlobSasPermissions.Read, now, now + DownloadUrlLifetime, cancellationToken)
+            var url = await BlobSas.ForBlobAsync(blobs, processor.ResultBlob(job.TeamId, job.JobId), BlobSasPermissions.Read, now, now + DownloadUrlLifetime, cancellationToken)
                 .ConfigureAwait(false);
             return (url, now + DownloadUrlLifetime);
         }
@@ -422,22 +423,6 @@ public sealed partial class CsvJobService(CsvJobStore jobs, CsvJobProcessor proc
     private static string LeaseId(string jobId) => new Guid(MD5Free(jobId)).ToString();
 
     private static byte[] MD5Free(string jobId) => SHA256.HashData(Encoding.UTF8.GetBytes("csv-lease:" + jobId))[..16];
-
-    /// <summary>A SAS for one blob: signed with the account key when the client has one (connection string, Azurite), else
-    /// with a user delegation key (managed identity in Azure).</summary>
-    private async Task<Uri> SasAsync(BlobBaseClient blob, BlobSasPermissions permissions, DateTimeOffset now, DateTimeOffset expires, CancellationToken ct)
-    {
-        if (blob.CanGenerateSasUri)
-        {
-            return blob.GenerateSasUri(permissions, expires);
-        }
-        var key = await blobs.GetUserDelegationKeyAsync(now.AddMinutes(-5), expires, ct).ConfigureAwait(false);
-        var sas = new BlobSasBuilder(permissions, expires)
-        {
-            BlobContainerName = blob.BlobContainerName, BlobName = blob.Name, Resource = "b", StartsOn = now.AddMinutes(-5),
-        };
-        return new BlobUriBuilder(blob.Uri) { Sas = sas.ToSasQueryParameters(key.Value, blobs.AccountName) }.ToUri();
-    }
 
     private static partial class Log
     {

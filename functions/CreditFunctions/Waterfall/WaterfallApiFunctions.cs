@@ -437,7 +437,7 @@ public sealed class WaterfallApiFunctions(ApiGate gate, WaterfallService waterfa
         return OrchestrationFunctions.CheckStatusResponse(urls with { Id = runId, StatusQueryGetUri = status });
     }
 
-    private static IResult InsufficientCredits(WaterfallRefusedException refused) => refused.SpendLimited
+    internal static IResult InsufficientCredits(WaterfallRefusedException refused) => refused.SpendLimited
         ? Problems.Create(StatusCodes.Status402PaymentRequired, "spend-limit-reached", "The member's spend limit is reached.",
             $"The run could cost {refused.Needed.Value} {refused.CreditType} credits; {refused.Available.Value} are left of the member's limit. Nothing was held or charged.",
             new Dictionary<string, object?> { ["creditType"] = refused.CreditType, ["needed"] = refused.Needed.Value, ["left"] = refused.Available.Value })

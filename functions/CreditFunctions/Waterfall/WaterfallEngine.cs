@@ -154,7 +154,8 @@ public sealed class WaterfallEngine(LedgerService ledger, ContactStore contacts,
         var result = await ledger.ChargeAsync(new ChargeRequest(run.TeamId, run.UserId, feature, action, key)
         {
             SubjectId = person.PersonId,
-            Description = run.ChargeDescriptions?.GetValueOrDefault(data) ?? (name.Length == 0 ? $"{data} of {person.PersonId}" : $"{data} of {name}"),
+            Description = (run.ChargeDescriptions?.GetValueOrDefault(data) ?? (name.Length == 0 ? $"{data} of {person.PersonId}" : $"{data} of {name}"))
+                + (run.ChargeContext is { } context ? " — " + context : string.Empty),
             RelatedRecord = run.RelatedRecord ?? "waterfall:" + run.RunId,
             HoldId = holdId,
         }).ConfigureAwait(false);

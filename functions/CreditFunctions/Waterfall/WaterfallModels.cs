@@ -114,6 +114,9 @@ public sealed record WaterfallRun
     /// lines name the job, so the same lead in two rows of one file is the same charge); null: the person's name.</summary>
     public IReadOnlyDictionary<string, string>? ChargeDescriptions { get; init; }
 
+    /// <summary>What the run is for, added to each charge's description after the person (e.g. "added to list 'Q4'").</summary>
+    public string? ChargeContext { get; init; }
+
     /// <summary>The record every charge links to; null: <c>waterfall:{RunId}</c>.</summary>
     public string? RelatedRecord { get; init; }
 
