@@ -161,9 +161,20 @@ public sealed class WaterfallApiFunctions(ApiGate gate, WaterfallService waterfa
             {
                 errors["webhookUrl"] = [why];
             }
+            if (body.MaxCredits is { } negative && negative < Credits.Zero)
+            {
+                errors["maxCredits"] = ["Must be 0 or more."];
+            }
             if (errors.Count > 0)
             {
                 return Problems.Validation(errors);
+            }
+            // A run never spends more than its maxCredits: one whose maximum (every person found) is above it does not start.
+            var atMost = data.Aggregate(Credits.Zero, (sum, d) => sum + WaterfallService.Price(ChargePlan.ApiWaterfall, d) * people.Count);
+            if (body.MaxCredits is { } max && atMost > max)
+            {
+                return Problems.Create(StatusCodes.Status409Conflict, "quote-exceeds-max-credits", "The run could cost more than maxCredits.",
+                    $"The run can cost up to {atMost} credits ({people.Count} people × {string.Join(" + ", data)}), above its maxCredits ({max}); nothing was held or charged.");
             }
             try
             {
@@ -463,7 +474,7 @@ public sealed class WaterfallApiFunctions(ApiGate gate, WaterfallService waterfa
 
     private sealed record DialerBody(PersonInput? Person, bool? DryRun);
 
-    private sealed record WaterfallBody(IReadOnlyList<PersonInput>? People, IReadOnlyList<string>? Data, string? WebhookUrl);
+    private sealed record WaterfallBody(IReadOnlyList<PersonInput>? People, IReadOnlyList<string>? Data, string? WebhookUrl, Credits? MaxCredits = null);
 
     private sealed record SettingsBody(IReadOnlyList<string>? EmailProviders, IReadOnlyList<string>? MobileProviders, string? Verifier, bool? VerifyEmails,
         bool? RefundInvalidOnReverify, Dictionary<string, KeyBody?>? Keys);

@@ -227,7 +227,8 @@ public sealed class WaterfallService(LedgerService ledger, EnrichmentSettingsSto
         return holds;
     }
 
-    private static Credits Price(ChargePlan plan, string data)
+    /// <summary>The catalog price of a hit for <paramref name="data"/> under <paramref name="plan"/>.</summary>
+    internal static Credits Price(ChargePlan plan, string data)
     {
         var (feature, action) = plan.For(data);
         return Catalog.Default.Find(feature, action)?.Price ?? throw new InvalidOperationException($"The catalog has no action {feature}/{action}.");
