@@ -10,10 +10,10 @@ namespace CreditFunctions.Visitors;
 
 /// <summary>Sites (<c>/api/v1/sites</c>), the public events URL (<c>/api/visitors/events</c>, no API key: the site key
 /// and the site's origin) and the events queue's function.</summary>
-public sealed class VisitorFunctions(VisitorService visitors, ApiGate gate)
+public sealed class VisitorFunctions(VisitorService visitors, Platform.EgressGuard egress, Waterfall.EnrichmentSettingsStore secrets, ApiGate gate)
 {
-    /// <summary>Registers a site (admin): <c>{domain, excludedIps: [CIDR…], suppressedDomains: […]}</c> → 201 with its id and
-    /// public site key.</summary>
+    /// <summary>Registers a site (admin): <c>{domain, excludedIps: [CIDR…], suppressedDomains: […], webhookUrl?}</c> → 201 with
+    /// its id and public site key.</summary>
     [Function("sites-create")]
     public Task<IActionResult> CreateAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/sites")] HttpRequest request, CancellationToken ct) =>
         gate.RunAsync(request, async caller =>
@@ -42,11 +42,16 @@ public sealed class VisitorFunctions(VisitorService visitors, ApiGate gate)
             {
                 errors["body"] = ["at most 500 excluded ranges and 5,000 suppressed domains"];
             }
+            if (body.WebhookUrl is { } url
+                && (egress.Refusal(url) ?? (secrets.CanProtectSecrets ? null : $"Webhooks are signed: set {Waterfall.SecretProtector.KeySetting}.")) is { } refused)
+            {
+                errors["webhookUrl"] = [refused];
+            }
             if (errors.Count > 0)
             {
                 return Problems.Validation(errors);
             }
-            var site = await visitors.RegisterAsync(caller.TeamId, domain, excluded, body.SuppressedDomains ?? [], ct);
+            var site = await visitors.RegisterAsync(caller.TeamId, domain, excluded, body.SuppressedDomains ?? [], body.WebhookUrl, ct);
             return Results.Json(View(site), statusCode: StatusCodes.Status201Created);
         }, ApiAccess.Admin);
 
@@ -83,7 +88,7 @@ public sealed class VisitorFunctions(VisitorService visitors, ApiGate gate)
                 companies = rows.OrderByDescending(r => r.LastSeen).Select(r => new
                 {
                     month = r.Month, domain = r.Domain, name = r.Name, status = r.Status, visits = r.Visits, pages = r.Pages,
-                    firstSeen = r.FirstSeen, lastSeen = r.LastSeen, matchedContacts = Array.Empty<string>(),
+                    firstSeen = r.FirstSeen, lastSeen = r.LastSeen, matchedContacts = r.Matched(), webhook = r.Webhook,
                 }),
             });
         });
@@ -183,6 +188,7 @@ public sealed class VisitorFunctions(VisitorService visitors, ApiGate gate)
         domain = site.Domain,
         excludedIps = site.ExcludedIps(),
         suppressedDomains = site.SuppressedDomains(),
+        webhookUrl = site.WebhookUrl,
         createdAt = site.CreatedAt,
     };
 
@@ -195,6 +201,7 @@ public sealed class VisitorFunctions(VisitorService visitors, ApiGate gate)
         public string? Domain { get; set; }
         public List<string>? ExcludedIps { get; set; }
         public List<string>? SuppressedDomains { get; set; }
+        public string? WebhookUrl { get; set; }
     }
 
     private class EventBody

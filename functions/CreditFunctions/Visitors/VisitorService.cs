@@ -53,12 +53,19 @@ public sealed record VisitBatch(string BatchId, string SiteId, IReadOnlyList<Vis
 /// visit of a company in a month charges one identification (<c>inbound_visitors</c> / <c>identify_company</c>, subject
 /// <c>site:{id}:{yyyy-MM}:{domain}</c>, so the ledger's ownership makes every later visit that month free); a short
 /// balance records the company as <c>unidentified_for_credits</c>, charged nothing, then or later, for those visits.
+/// An identified company is matched to the team's contacts known at its domain (the contact identity's company index):
+/// each costs one <c>match_contact</c> a month (subject <c>site:{id}:{yyyy-MM}:contact:{contact}</c>), at most
+/// <see cref="MatchesMax"/> a company; a short balance leaves a contact unmatched and uncharged. The site's webhook, when
+/// it has one, announces each company newly identified in a month, once (delivery id <c>site:{id}:{yyyy-MM}:{domain}</c>).
 /// </summary>
 /// <remarks>At least once: a redelivered batch charges with the same keys (the batch id and the company) and is not
 /// counted twice in a company's row (the row remembers its last batches).</remarks>
 public sealed partial class VisitorService(VisitorStore store, QueueServiceClient queues, VisitorOptions options, ProviderCatalog catalog, ProviderCaller providers,
-    EnrichmentSettingsStore settings, LedgerService ledger, TimeProvider clock)
+    EnrichmentSettingsStore settings, LedgerService ledger, ContactIdentity identity, WebhookSender webhooks, TimeProvider clock)
 {
+    /// <summary>Most known contacts matched to one company in a month.</summary>
+    public const int MatchesMax = 25;
+
     /// <summary>Most events in one request.</summary>
     public const int EventsMax = 100;
 
@@ -73,13 +80,13 @@ public sealed partial class VisitorService(VisitorStore store, QueueServiceClien
 
     /// <summary>Registers a site.</summary>
     public async Task<SiteRow> RegisterAsync(string teamId, string domain, IReadOnlyList<string> excludedIps, IReadOnlyList<string> suppressedDomains,
-        CancellationToken cancellationToken)
+        string? webhookUrl, CancellationToken cancellationToken)
     {
         var site = new SiteRow
         {
             TeamId = teamId, SiteId = "site_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12)), Domain = NormalizeDomain(domain),
             ExcludedIpsJson = JsonSerializer.Serialize(excludedIps), SuppressedDomainsJson = JsonSerializer.Serialize(suppressedDomains.Select(NormalizeDomain).ToList()),
-            CreatedAt = clock.GetUtcNow(),
+            CreatedAt = clock.GetUtcNow(), WebhookUrl = webhookUrl,
         };
         await store.AddAsync(site, cancellationToken).ConfigureAwait(false);
         return site;
@@ -193,6 +200,8 @@ public sealed partial class VisitorService(VisitorStore store, QueueServiceClien
             var batches = JsonSerializer.Deserialize<List<string>>(row.BatchesJson) ?? [];
             if (batches.Contains(batchId))
             {
+                // Counted already: a redelivery only finishes the announcement a failed receiver left pending.
+                await AnnounceAsync(site, row, ct).ConfigureAwait(false);
                 return;
             }
             if (row.Status != VisitorStatus.Identified)
@@ -207,7 +216,12 @@ public sealed partial class VisitorService(VisitorStore store, QueueServiceClien
                 if (result.Status is LedgerStatus.Charged or LedgerStatus.AlreadyOwned)
                 {
                     (row.Status, row.LineId) = (VisitorStatus.Identified, result.LineId);
+                    row.Webhook = site.WebhookUrl is null ? null : "pending";
                 }
+            }
+            if (row.Status == VisitorStatus.Identified)
+            {
+                await MatchAsync(site, row, ct).ConfigureAwait(false);
             }
             row.Pages += events.Count;
             row.Visits += events.Select(e => (e.Ip, e.At.UtcDateTime.Date)).Distinct().Count();
@@ -218,6 +232,7 @@ public sealed partial class VisitorService(VisitorStore store, QueueServiceClien
             row.BatchesJson = JsonSerializer.Serialize(batches.TakeLast(20));
             if (await store.TrySaveCompanyAsync(row, isNew, ct).ConfigureAwait(false))
             {
+                await AnnounceAsync(site, row, ct).ConfigureAwait(false);
                 return;
             }
             if (attempt >= 16)
@@ -225,6 +240,55 @@ public sealed partial class VisitorService(VisitorStore store, QueueServiceClien
                 throw new InvalidOperationException("The company's row kept changing.");
             }
         }
+    }
+
+    /// <summary>Matches the identified company of <paramref name="row"/> to the team's contacts at its domain, each charged
+    /// once a month; a contact the balance cannot pay for stays unmatched (and uncharged) until a later visit.</summary>
+    private async Task MatchAsync(SiteRow site, CompanyVisitRow row, CancellationToken ct)
+    {
+        var matched = row.Matched().ToList();
+        if (matched.Count >= MatchesMax)
+        {
+            return;
+        }
+        foreach (var contact in await identity.ContactsAtAsync(site.TeamId, row.Domain, MatchesMax, ct).ConfigureAwait(false))
+        {
+            if (matched.Contains(contact, StringComparer.Ordinal) || matched.Count >= MatchesMax)
+            {
+                continue;
+            }
+            var result = await ledger.ChargeAsync(new ChargeRequest(site.TeamId, "visitors", "inbound_visitors", "match_contact",
+                $"visit-match:{site.SiteId}:{row.Month}:{contact}")
+            {
+                SubjectId = $"site:{site.SiteId}:{row.Month}:contact:{contact}",
+                Description = $"A contact at {row.Name ?? row.Domain} visited {site.Domain}",
+                RelatedRecord = "site:" + site.SiteId,
+            }).ConfigureAwait(false);
+            if (result.Status is LedgerStatus.Charged or LedgerStatus.AlreadyOwned)
+            {
+                matched.Add(contact);
+            }
+        }
+        row.MatchedJson = JsonSerializer.Serialize(matched);
+    }
+
+    /// <summary>Posts the identification to the site's webhook when it is pending, and records the outcome.</summary>
+    /// <exception cref="HttpRequestException">The receiver failed: the queue delivers the batch again, which sends it again.</exception>
+    private async Task AnnounceAsync(SiteRow site, CompanyVisitRow row, CancellationToken ct)
+    {
+        if (row.Webhook != "pending" || site.WebhookUrl is not { } url)
+        {
+            return;
+        }
+        var body = JsonSerializer.Serialize(new
+        {
+            @event = "company_identified", siteId = site.SiteId, month = row.Month, domain = row.Domain, name = row.Name,
+            firstSeen = row.FirstSeen, visits = row.Visits, pages = row.Pages, matchedContacts = row.Matched(),
+        }, JsonSerializerOptions.Web);
+        var result = await webhooks.SendAsync(site.TeamId, url, body, $"site:{site.SiteId}:{row.Month}:{row.Domain}", ct).ConfigureAwait(false);
+        row.Webhook = result.Delivered ? "delivered" : "refused";
+        // Lost only to a batch that changed the row meanwhile: the receiver dedupes a second delivery by its id.
+        await store.TrySaveCompanyAsync(row, isNew: false, ct).ConfigureAwait(false);
     }
 
     /// <summary>Whether a user agent is a bot's (crawlers, previews, headless browsers, scripts) or missing.</summary>

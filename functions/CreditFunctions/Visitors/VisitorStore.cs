@@ -38,6 +38,9 @@ public sealed class SiteRow : ITableEntity
     /// <summary>When it was registered.</summary>
     public DateTimeOffset CreatedAt { get; set; }
 
+    /// <summary>Where each newly identified company is announced (egress-guarded, signed), or null.</summary>
+    public string? WebhookUrl { get; set; }
+
     /// <summary>The excluded ranges.</summary>
     public IReadOnlyList<string> ExcludedIps() => JsonSerializer.Deserialize<List<string>>(ExcludedIpsJson) ?? [];
 
@@ -91,6 +94,15 @@ public sealed class CompanyVisitRow : ITableEntity
 
     /// <summary>The last batches counted in (a redelivered batch is not counted twice), JSON.</summary>
     public string BatchesJson { get; set; } = "[]";
+
+    /// <summary>The team's contacts at the company matched this month (each charged once), as a JSON array of ids.</summary>
+    public string MatchedJson { get; set; } = "[]";
+
+    /// <summary>The announcement of the identification: null (no webhook), <c>pending</c>, <c>delivered</c> or <c>refused</c>.</summary>
+    public string? Webhook { get; set; }
+
+    /// <summary>The matched contacts.</summary>
+    public IReadOnlyList<string> Matched() => JsonSerializer.Deserialize<List<string>>(MatchedJson) ?? [];
 }
 
 /// <summary>What a site's company row says.</summary>
@@ -131,20 +143,16 @@ public sealed class VisitorStore(TableClient table)
     public Task<CompanyVisitRow?> GetCompanyAsync(string siteId, string month, string domain, CancellationToken cancellationToken) =>
         Table.GetEntityOrNullAsync<CompanyVisitRow>(PartitionOf(siteId), RowKeyOf(month, domain), cancellationToken);
 
-    /// <summary>Writes a company row under its ETag (or as new); false when another writer got there first.</summary>
+    /// <summary>Writes a company row under its ETag (or as new), moving the ETag on; false when another writer got there first.</summary>
     public async Task<bool> TrySaveCompanyAsync(CompanyVisitRow row, bool isNew, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(row);
         try
         {
-            if (isNew)
-            {
-                await Table.AddEntityAsync(row, cancellationToken).ConfigureAwait(false);
-            }
-            else
-            {
-                await Table.UpdateEntityAsync(row, row.ETag, TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
-            }
+            var response = isNew
+                ? await Table.AddEntityAsync(row, cancellationToken).ConfigureAwait(false)
+                : await Table.UpdateEntityAsync(row, row.ETag, TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
+            row.ETag = response.Headers.ETag ?? row.ETag;
             return true;
         }
         catch (RequestFailedException ex) when (ex.Status is 409 or 412)

@@ -13,6 +13,8 @@ namespace CreditFunctions.Waterfall;
 /// about a contact (the request's, the email a provider found) are linked to it. The index lives in the team's
 /// partition of the enrichment table, one row per identifier (<c>i|&lt;hash&gt;</c> → the contact's id); a link is an insert,
 /// so an identifier never moves from one contact to another (no silent merges) and two racing requests agree on one.
+/// Contacts are also indexed by company domain (<c>x|&lt;domain&gt;|&lt;contact&gt;</c>), for matching a company's website
+/// visits to the people the team knows there.
 /// </summary>
 /// <remarks>
 /// Normalisation: LinkedIn URLs lower-cased, without scheme, <c>www.</c>, query or trailing slash (<c>linkedin.com/in/ada</c>);
@@ -22,6 +24,7 @@ namespace CreditFunctions.Waterfall;
 public sealed class ContactIdentity(ContactStore contacts)
 {
     private const string RowPrefix = "i|";
+    private const string CompanyPrefix = "x|";
 
     /// <summary>The identifiers a person input carries, strongest first, with the email or number a provider found.</summary>
     public static IReadOnlyList<string> IdentifiersOf(PersonInput person, string? foundEmail = null, string? foundPhone = null)
@@ -62,10 +65,14 @@ public sealed class ContactIdentity(ContactStore contacts)
     }
 
     /// <summary>Links <paramref name="identifiers"/> to <paramref name="personId"/>; an identifier that already belongs to a
-    /// contact stays with it.</summary>
+    /// contact stays with it. The company domains among them (of a name + domain, of a work email) index the contact by
+    /// company too (<see cref="ContactsAtAsync"/>).</summary>
     public async Task LinkAsync(string teamId, string personId, IReadOnlyList<string> identifiers, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(identifiers);
+        var companies = identifiers.Select(CompanyDomainOf).OfType<string>().Distinct(StringComparer.Ordinal)
+            .Select(domain => contacts.Table.UpsertEntityAsync(new TableEntity(teamId, CompanyPrefix + domain + "|" + personId) { ["PersonId"] = personId },
+                TableUpdateMode.Replace, cancellationToken));
         await Task.WhenAll(identifiers.Select(async id =>
         {
             try
@@ -76,7 +83,39 @@ public sealed class ContactIdentity(ContactStore contacts)
             {
                 // Known already (to this contact, or to another one: identifiers never move).
             }
-        })).ConfigureAwait(false);
+        }).Concat(companies)).ConfigureAwait(false);
+    }
+
+    /// <summary>The team's contacts known at the company of <paramref name="domain"/> (at most <paramref name="max"/>, in
+    /// id order): those linked with a name and that domain, or an email at it.</summary>
+    public async Task<IReadOnlyList<string>> ContactsAtAsync(string teamId, string domain, int max, CancellationToken cancellationToken = default)
+    {
+        var prefix = CompanyPrefix + (Domain(domain) ?? string.Empty) + "|";
+        var found = new List<string>();
+        if (prefix.Length <= CompanyPrefix.Length + 1)
+        {
+            return found;
+        }
+        await foreach (var row in contacts.Table.QueryAsync<TableEntity>(r => r.PartitionKey == teamId && r.RowKey.CompareTo(prefix) >= 0 && r.RowKey.CompareTo(prefix + "~") < 0,
+            maxPerPage: max, select: ["PersonId"], cancellationToken: cancellationToken).ConfigureAwait(false))
+        {
+            found.Add(row.GetString("PersonId"));
+            if (found.Count == max)
+            {
+                break;
+            }
+        }
+        return found;
+    }
+
+    /// <summary>The company domain an identifier names: a name + domain's domain, a work email's domain; null for the others.
+    /// Only what can be a row key (no <c>/ \ # ?</c> or control characters).</summary>
+    internal static string? CompanyDomainOf(string identifier)
+    {
+        var domain = identifier.StartsWith("nd:", StringComparison.Ordinal) ? identifier[(identifier.LastIndexOf('|') + 1)..]
+            : identifier.StartsWith("em:", StringComparison.Ordinal) ? identifier[(identifier.IndexOf('@') + 1)..]
+            : null;
+        return domain is { Length: > 0 and <= 253 } && !domain.Any(c => c is '/' or '\\' or '#' or '?' or '|' || char.IsControl(c)) ? domain : null;
     }
 
     /// <summary>The identifier of a found value: an email (<c>em:</c>) or a phone number (<c>ph:</c>).</summary>

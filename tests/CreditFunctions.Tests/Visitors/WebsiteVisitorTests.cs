@@ -6,6 +6,7 @@ using CreditFunctions.Ledger;
 using CreditFunctions.Tests.Providers;
 using CreditFunctions.Tests.Waterfall;
 using CreditFunctions.TestSupport;
+using Microsoft.Extensions.DependencyInjection;
 using SandboxProviders;
 using static CreditFunctions.Tests.Waterfall.WaterfallTestContext;
 
@@ -57,6 +58,83 @@ public sealed class WebsiteVisitorTests(AzuriteFixture azurite, SandboxVendors s
         var lines = (await ctx.Ledger.QueryUsageAsync(new UsageQuery(ctx.TeamId) { From = lastMonth.AddDays(-1) }, Ct)).Lines
             .Where(l => l.Kind == "charge" && l.Action == "identify_company" && l.Credits.Value > 0).ToList();
         Assert.Equal(2, lines.Count);
+    }
+
+    [Fact]
+    public async Task An_identified_company_is_matched_to_the_teams_contacts_there_once_a_month_and_announced_once_by_the_sites_signed_webhook()
+    {
+        var inbox = new Uri(sandbox.Server.BaseAddress, "_webhooks/visits-" + Guid.NewGuid().ToString("N")[..8]);
+        await using var ctx = await StartAsync(azurite, sandbox, email: 10,
+            settings: new Dictionary<string, string?> { [CreditFunctions.Platform.EgressGuard.AllowSetting] = sandbox.Server.BaseAddress.GetLeftPart(UriPartial.Authority) });
+        var (index, company) = KnownCompanies().First(c => sandbox.People.People.Count(p => p.CompanyDomain == c.Company.Domain) >= 2);
+        // Two people the team knows at the company (a reveal links them to its contact identity), whatever was found.
+        var colleagues = sandbox.People.People.Where(p => p.CompanyDomain == company.Domain).Take(2).ToList();
+        foreach (var person in colleagues)
+        {
+            await ctx.RevealAsync(person, "email");
+        }
+        var afterReveals = await ctx.AvailableAsync("email");
+        var site = await CreateSiteAsync(ctx, new { domain = "acme-demo.com", webhookUrl = inbox.ToString() });
+        object Visit(int page) => new { ip = CompanyRanges.AddressOf(index, 20 + page).ToString(), page = $"/p/{page}", userAgent = Browser, at = DateTimeOffset.UtcNow.AddMinutes(-page) };
+
+        using var first = await PostEventsAsync(ctx, site.Key, Visit(1), Visit(2));
+        var seen = await WaitForCompanyAsync(ctx, site.Id, DateTimeOffset.UtcNow, c => c.GetProperty("webhook").GetString() == "delivered");
+        using var again = await PostEventsAsync(ctx, site.Key, Visit(3));
+        await WaitForCompanyAsync(ctx, site.Id, DateTimeOffset.UtcNow, c => c.GetProperty("pages").GetInt32() == 3);
+
+        Assert.Equal(2, seen.GetProperty("matchedContacts").GetArrayLength());
+        Assert.Equal(afterReveals - 3, await ctx.AvailableAsync("email")); // one identification and two matches, once
+        var matches = (await ctx.Ledger.QueryUsageAsync(new UsageQuery(ctx.TeamId), Ct)).Lines.Where(l => l.Action == "match_contact" && l.Credits.Value > 0).ToList();
+        Assert.Equal(2, matches.Count);
+        using var http = new HttpClient();
+        var deliveries = JsonDocument.Parse(await http.GetStringAsync(inbox, Ct)).RootElement.GetProperty("deliveries");
+        var delivery = Assert.Single(deliveries.EnumerateArray());
+        var body = delivery.GetProperty("body").GetString()!;
+        Assert.Equal(company.Domain, JsonDocument.Parse(body).RootElement.GetProperty("domain").GetString());
+        var secrets = await ctx.App.Services.GetRequiredService<CreditFunctions.Waterfall.EnrichmentSettingsStore>()
+            .GetOrCreateWebhookSecretsAsync(ctx.TeamId, () => throw new InvalidOperationException("no secret was made"), DateTimeOffset.UtcNow, Ct);
+        Assert.True(CreditFunctions.Waterfall.WebhookSender.Verify(secrets!.Current, delivery.GetProperty("headers").GetProperty("X-CreditFunctions-Signature").GetString()!,
+            body, DateTimeOffset.UtcNow, CreditFunctions.Waterfall.WebhookSender.TimestampTolerance));
+        Assert.True((await ctx.Ledger.VerifyAsync(ctx.TeamId, Ct)).Ok);
+    }
+
+    [Fact]
+    public async Task A_batch_that_keeps_failing_goes_to_the_poison_queue_with_nothing_lost_or_charged_twice()
+    {
+        var box = "poison-" + Guid.NewGuid().ToString("N")[..8];
+        var inbox = new Uri(sandbox.Server.BaseAddress, "_webhooks/" + box);
+        var queue = AzuriteFixture.NewName("visitors");
+        await using var ctx = await StartAsync(azurite, sandbox, email: 10, settings: new Dictionary<string, string?>
+        {
+            [CreditFunctions.Platform.EgressGuard.AllowSetting] = sandbox.Server.BaseAddress.GetLeftPart(UriPartial.Authority),
+            ["CREDITFUNCTIONS_VISITORS_QUEUE"] = queue,
+            ["AzureFunctionsJobHost__extensions__queues__visibilityTimeout"] = "00:00:00.200",
+            ["AzureFunctionsJobHost__extensions__queues__maxDequeueCount"] = "3",
+        });
+        using (var http = new HttpClient())
+        {
+            // The site's receiver fails every delivery: the batch is counted and charged on its first delivery, and each
+            // redelivery only tries the announcement again.
+            (await http.PutAsync(inbox + "?failNext=10", null, Ct)).EnsureSuccessStatusCode();
+        }
+        var (index, _) = KnownCompanies()[1];
+        var site = await CreateSiteAsync(ctx, new { domain = "acme-demo.com", webhookUrl = inbox.ToString() });
+
+        using var posted = await PostEventsAsync(ctx, site.Key, new { ip = CompanyRanges.AddressOf(index, 3).ToString(), page = "/", userAgent = Browser });
+
+        var poison = new Azure.Storage.Queues.QueueClient(azurite.ConnectionString, queue + "-poison");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (!(await poison.ExistsAsync(Ct)).Value || (await poison.PeekMessagesAsync(cancellationToken: Ct)).Value.Length == 0)
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), "the batch never reached the poison queue");
+            await Task.Delay(200, Ct);
+        }
+        var company = Assert.Single((await CompaniesAsync(ctx, site.Id, DateTimeOffset.UtcNow)).EnumerateArray());
+        Assert.Equal(("identified", 1, "pending"), (company.GetProperty("status").GetString(), company.GetProperty("pages").GetInt32(),
+            company.GetProperty("webhook").GetString()));
+        Assert.Equal(9m, await ctx.AvailableAsync("email"));
+        using var check = new HttpClient();
+        Assert.Equal(3, JsonDocument.Parse(await check.GetStringAsync(inbox, Ct)).RootElement.GetProperty("deliveries").GetArrayLength());
     }
 
     [Fact]
