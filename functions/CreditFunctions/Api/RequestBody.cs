@@ -55,6 +55,20 @@ public static class RequestBody
         }
     }
 
+    /// <summary>The optional <c>Idempotency-Key</c> (a malformed one is the 400 naming it) and the JSON body, as
+    /// <see cref="ReadJsonAsync{T}"/>: what every charging route reads first.</summary>
+    public static async Task<(T? Body, string? Key, IResult? Problem)> ReadKeyedJsonAsync<T>(HttpRequest request, JsonSerializerOptions options,
+        CancellationToken cancellationToken, int limitBytes = LimitBytesDefault) where T : class
+    {
+        var key = IdempotencyKeys.Read(request, required: false, out var keyProblem);
+        if (keyProblem is not null)
+        {
+            return (null, null, keyProblem);
+        }
+        var (body, problem) = await ReadJsonAsync<T>(request, options, cancellationToken, limitBytes).ConfigureAwait(false);
+        return (body, key, problem);
+    }
+
     /// <summary>413, naming <c>body</c> and its limit.</summary>
     public static IResult TooLarge(int limitBytes) =>
         Problems.Create(StatusCodes.Status413PayloadTooLarge, "payload-too-large", "The request body is too large.",

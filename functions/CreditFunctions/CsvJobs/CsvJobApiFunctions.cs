@@ -149,12 +149,7 @@ public sealed class CsvJobApiFunctions(ApiGate gate, CsvJobService service, Ledg
 
     private async Task<IResult> CreateAsync(HttpRequest request, CallerContext caller, CancellationToken ct)
     {
-        var key = IdempotencyKeys.Read(request, required: false, out var keyProblem);
-        if (keyProblem is not null)
-        {
-            return keyProblem;
-        }
-        var (read, bodyProblem) = await RequestBody.ReadJsonAsync<CreateBody>(request, s_json, ct);
+        var (read, key, bodyProblem) = await RequestBody.ReadKeyedJsonAsync<CreateBody>(request, s_json, ct);
         if (bodyProblem is not null)
         {
             return bodyProblem;

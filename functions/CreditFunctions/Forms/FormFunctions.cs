@@ -19,12 +19,7 @@ public sealed partial class FormFunctions(FormService forms, EgressGuard guard, 
     public Task<IActionResult> CreateAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/forms")] HttpRequest request, CancellationToken ct) =>
         gate.RunAsync(request, async caller =>
         {
-            var key = IdempotencyKeys.Read(request, required: false, out var keyProblem);
-            if (keyProblem is not null)
-            {
-                return keyProblem;
-            }
-            var (read, bodyProblem) = await RequestBody.ReadJsonAsync<FormBody>(request, s_json, ct);
+            var (read, key, bodyProblem) = await RequestBody.ReadKeyedJsonAsync<FormBody>(request, s_json, ct);
             if (bodyProblem is not null)
             {
                 return bodyProblem;

@@ -66,12 +66,7 @@ public sealed class ProspectFunctions(ProspectStore store, ProspectService prosp
         string id, CancellationToken ct) =>
         gate.RunAsync(request, async caller =>
         {
-            var key = IdempotencyKeys.Read(request, required: false, out var keyProblem);
-            if (keyProblem is not null)
-            {
-                return keyProblem;
-            }
-            var (body, problem) = await RequestBody.ReadJsonAsync<ExportBody>(request, s_json, ct);
+            var (body, key, problem) = await RequestBody.ReadKeyedJsonAsync<ExportBody>(request, s_json, ct);
             if (problem is not null)
             {
                 return problem;
@@ -214,12 +209,7 @@ public sealed class ProspectFunctions(ProspectStore store, ProspectService prosp
     private Task<IActionResult> ActAsync(HttpRequest request, Func<LeadsBody, IReadOnlyList<ProspectAction>>? fixedActions, CancellationToken ct) =>
         gate.RunAsync(request, async caller =>
         {
-            var key = IdempotencyKeys.Read(request, required: false, out var keyProblem);
-            if (keyProblem is not null)
-            {
-                return keyProblem;
-            }
-            var (body, problem) = await RequestBody.ReadJsonAsync<LeadsBody>(request, s_json, ct, LeadsBodyLimitBytes);
+            var (body, key, problem) = await RequestBody.ReadKeyedJsonAsync<LeadsBody>(request, s_json, ct, LeadsBodyLimitBytes);
             if (problem is not null)
             {
                 return problem;

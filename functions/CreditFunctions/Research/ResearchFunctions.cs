@@ -18,12 +18,7 @@ public sealed class ResearchFunctions(ResearchService research, ApiGate gate)
     public Task<IActionResult> ResearchAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/research")] HttpRequest request, CancellationToken ct) =>
         gate.RunAsync(request, async caller =>
         {
-            var key = IdempotencyKeys.Read(request, required: false, out var keyProblem);
-            if (keyProblem is not null)
-            {
-                return keyProblem;
-            }
-            var (read, bodyProblem) = await RequestBody.ReadJsonAsync<ResearchBody>(request, s_json, ct);
+            var (read, key, bodyProblem) = await RequestBody.ReadKeyedJsonAsync<ResearchBody>(request, s_json, ct);
             if (bodyProblem is not null)
             {
                 return bodyProblem;
