@@ -8,6 +8,7 @@ using CreditFunctions.Hosting;
 using CreditFunctions.Ledger;
 using CreditFunctions.Platform;
 using CreditFunctions.Research;
+using CreditFunctions.Usage;
 using CreditFunctions.Visitors;
 using CreditFunctions.Waterfall;
 
@@ -20,7 +21,7 @@ public static class CreditFunctionsApp
     /// <summary>
     /// Registers the app's services (no I/O here): the storage clients of <c>AzureWebJobsStorage</c>, the API's
     /// front door, teams and keys, the ledger (with the <c>plan-grants</c> timer's work), low-balance alerts, the
-    /// waterfall, CSV jobs, forms, website visitors, telemetry, and a start-up step that creates the app's tables, queues and containers. Settings are read from <paramref name="configuration"/>.
+    /// waterfall, CSV jobs, forms, website visitors, the usage page, telemetry, and a start-up step that creates the app's tables, queues and containers. Settings are read from <paramref name="configuration"/>.
     /// </summary>
     public static IServiceCollection AddCreditFunctions(this IServiceCollection services, IConfiguration configuration)
     {
@@ -40,6 +41,7 @@ public static class CreditFunctionsApp
         services.AddCsvJobs(configuration);
         services.AddForms(configuration);
         services.AddVisitors(configuration);
+        services.AddUsagePage();
         services.AddObservability(configuration);
         return services;
     }

@@ -266,10 +266,10 @@ public sealed partial class LedgerService
         }
     }
 
-    /// <summary>Credits used per day and feature in the range, refunds subtracted when included.</summary>
+    /// <summary>Credits used per day and feature in the range: charged, refunded (when included) and the net.</summary>
     public async Task<IReadOnlyList<UsageSeries>> SummarizeUsageAsync(UsageQuery query, CancellationToken cancellationToken = default)
     {
-        var days = new SortedDictionary<string, SortedDictionary<DateOnly, long>>(StringComparer.Ordinal);
+        var days = new SortedDictionary<string, SortedDictionary<DateOnly, (long Charged, long Refunded)>>(StringComparer.Ordinal);
         await foreach (var line in StreamUsageAsync(query with { Cursor = null }, cancellationToken).ConfigureAwait(false))
         {
             if (line.Kind == LineKinds.Expiry || line.Feature is null)
@@ -278,9 +278,11 @@ public sealed partial class LedgerService
             }
             var perDay = days.TryGetValue(line.Feature, out var d) ? d : days[line.Feature] = [];
             var day = DateOnly.FromDateTime(line.Date.UtcDateTime);
-            perDay[day] = perDay.GetValueOrDefault(day) + line.Credits.Thousandths;
+            var (charged, refunded) = perDay.GetValueOrDefault(day);
+            perDay[day] = line.Kind == LineKinds.Refund ? (charged, refunded - line.Credits.Thousandths) : (charged + line.Credits.Thousandths, refunded);
         }
-        return days.Select(f => new UsageSeries(f.Key, FeatureName(f.Key), f.Value.Select(p => new UsagePoint(p.Key, new Credits(p.Value))).ToList())).ToList();
+        return days.Select(f => new UsageSeries(f.Key, FeatureName(f.Key), f.Value.Select(p =>
+            new UsagePoint(p.Key, new Credits(p.Value.Charged - p.Value.Refunded), new Credits(p.Value.Charged), new Credits(p.Value.Refunded))).ToList())).ToList();
     }
 
     /// <summary>The features, actions and users this team has used (from markers written with the lines); with
