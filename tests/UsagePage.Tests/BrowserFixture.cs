@@ -8,7 +8,7 @@ namespace UsagePage.Tests;
 /// another; each gets a fresh browser context, so cookies never leak between tests). Playwright's own browser
 /// download does not work on the build machines, so the system's Chromium is launched by path.
 /// </summary>
-public sealed class BrowserFixture(AzuriteFixture azurite) : IAsyncLifetime
+public class BrowserFixture(AzuriteFixture azurite) : IAsyncLifetime
 {
     /// <summary>Where Debian's chromium package puts the browser (.ci/run installs it when missing).</summary>
     public const string ChromiumPath = "/usr/bin/chromium";
@@ -28,6 +28,7 @@ public sealed class BrowserFixture(AzuriteFixture azurite) : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         App = await UsageApp.StartAsync(azurite, TestContext.Current.CancellationToken);
+        await SeedMoreAsync(App);
         _playwright = await Playwright.CreateAsync();
         // Playwright launches with a new empty profile (user data dir) of its own every time.
         Browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
@@ -35,6 +36,9 @@ public sealed class BrowserFixture(AzuriteFixture azurite) : IAsyncLifetime
             ExecutablePath = ChromiumPath, Headless = true, Args = s_args, Timeout = 60_000,
         });
     }
+
+    /// <summary>More data for a test class of its own.</summary>
+    protected virtual Task SeedMoreAsync(UsageApp app) => Task.CompletedTask;
 
     public async ValueTask DisposeAsync()
     {
@@ -47,5 +51,6 @@ public sealed class BrowserFixture(AzuriteFixture azurite) : IAsyncLifetime
         {
             await App.DisposeAsync();
         }
+        GC.SuppressFinalize(this);
     }
 }

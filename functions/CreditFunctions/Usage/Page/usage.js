@@ -423,7 +423,7 @@
     const svg = svgEl("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": `Credits per day from ${dayLabel(view.from)} to ${dayLabel(view.to)}` });
     for (let v = -downBottom; v <= upTop + 1e-9; v += step) {
       svg.append(svgEl("line", { class: v === 0 ? "axis" : "grid", x1: left, x2: W - right, y1: y(v), y2: y(v) }));
-      const t = svgEl("text", { x: left - 8, y: y(v) + 4, "text-anchor": "end" }); t.textContent = fmt(v); svg.append(t);
+      const t = svgEl("text", { x: left - 8, y: y(v) + 4, "text-anchor": "end" }); t.textContent = fmt(v + 0); svg.append(t);
     }
     const labelEvery = Math.ceil(days.length / Math.max(1, Math.floor((W - left) / 64)));
     days.forEach((day, i) => {
