@@ -17,9 +17,9 @@ public enum ApiAccess
 }
 
 /// <summary>
-/// The front door of every <c>/api/v1</c> function: checks the <c>Authorization: Bearer &lt;API key&gt;</c> header, or
-/// without one the browser session cookie (<see cref="SessionCookie"/>: a write through it must pass its CSRF rule, 403
-/// otherwise) (401 problem+json with <c>WWW-Authenticate</c> otherwise, the same answer for every kind of bad key), keeps the
+/// The front door of every <c>/api/v1</c> function: checks the <c>Authorization: Bearer &lt;API key&gt;</c> header or,
+/// without one, the browser session cookie (<see cref="SessionCookie"/>; a write through it must pass its CSRF rule, 403
+/// otherwise); 401 problem+json with <c>WWW-Authenticate</c> otherwise, the same answer for every kind of bad key. It keeps the
 /// caller inside its own team (another team's <c>{teamId}</c> is a 404, before the role check) and out of admin
 /// functions (403), then runs the function's handler with the <see cref="CallerContext"/>. An unexpected failure of the
 /// handler is a 500 problem with a trace id, and a ledger that cannot be reached a 503 with <c>Retry-After</c>.

@@ -420,7 +420,8 @@ internal sealed partial class TeamCommitter
                 _summaries.Clear();
                 break;
             case DaySummaryRow or SummaryMarkerRow:
-                // Another process summarized lines of that day (412) or wrote it first (409): read it again.
+                // Another process summarized lines of that day (412) or wrote it first (409): read it again, and the
+                // wallets too, which that process's commit changed as well.
                 _summaries.Forget(row.RowKey);
                 _wallets = null;
                 break;
@@ -442,12 +443,7 @@ internal sealed partial class TeamCommitter
         return pending.Where(o => !o.IsDone).ToList();
     }
 
-    /// <summary>
-    /// A refusal writes nothing, so neither its key nor its guesses were checked against storage. A repeat of a request
-    /// that succeeded before (in another process, or before a restart) gets its stored first result; a charge refused
-    /// for credits (or for what is left of its hold) on the guess "not owned yet" is planned again if the team does own
-    /// the data (then it is free).
-    /// </summary>
+    /// <summary>Reads the day summaries (and the marker) a plan needed into the committer's cache.</summary>
     private async Task LoadSummariesAsync(IReadOnlySet<string> keys)
     {
         await Task.WhenAll(keys.Select(async key =>
@@ -462,6 +458,12 @@ internal sealed partial class TeamCommitter
         })).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// A refusal writes nothing, so neither its key nor its guesses were checked against storage. A repeat of a request
+    /// that succeeded before (in another process, or before a restart) gets its stored first result; a charge refused
+    /// for credits (or for what is left of its hold) on the guess "not owned yet" is planned again if the team does own
+    /// the data (then it is free).
+    /// </summary>
     private async Task ResolveRefusalsAsync(List<(LedgerOperation Op, LedgerResult Result)> refusals)
     {
         if (refusals.Count == 0)
