@@ -318,6 +318,11 @@ resource app 'Microsoft.Web/sites@2025-03-01' = {
           value: 'false'
         }
         {
+          // How long a usage page sign-in lasts (minutes); revoking the key ends its sessions sooner.
+          name: 'CREDITFUNCTIONS_SESSION_MINUTES'
+          value: '60'
+        }
+        {
           // Resolved by the platform with keyVaultReferenceIdentity; versionless, so it follows the latest version.
           name: 'CREDITFUNCTIONS_SECRETS_KEY'
           value: '@Microsoft.KeyVault(VaultName=${vault.name};SecretName=${secretsKeyName})'

@@ -9,6 +9,7 @@ using CreditFunctions.Ledger;
 using CreditFunctions.Platform;
 using CreditFunctions.Prospects;
 using CreditFunctions.Research;
+using CreditFunctions.Usage;
 using CreditFunctions.Visitors;
 using CreditFunctions.Waterfall;
 
@@ -21,7 +22,7 @@ public static class CreditFunctionsApp
     /// <summary>
     /// Registers the app's services (no I/O here): the storage clients of <c>AzureWebJobsStorage</c>, the API's
     /// front door, teams and keys, the ledger (with the <c>plan-grants</c> timer's work), low-balance alerts, the
-    /// waterfall, lists, sequences and CRM exports, CSV jobs, forms, website visitors, telemetry, and a start-up step that creates the app's tables, queues and containers. Settings are read from <paramref name="configuration"/>.
+    /// waterfall, lists, sequences and CRM exports, CSV jobs, forms, website visitors, the usage page, telemetry, and a start-up step that creates the app's tables, queues and containers. Settings are read from <paramref name="configuration"/>.
     /// </summary>
     public static IServiceCollection AddCreditFunctions(this IServiceCollection services, IConfiguration configuration)
     {
@@ -42,6 +43,7 @@ public static class CreditFunctionsApp
         services.AddCsvJobs(configuration);
         services.AddForms(configuration);
         services.AddVisitors(configuration);
+        services.AddUsagePage();
         services.AddObservability(configuration);
         return services;
     }

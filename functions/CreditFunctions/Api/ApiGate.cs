@@ -17,13 +17,14 @@ public enum ApiAccess
 }
 
 /// <summary>
-/// The front door of every <c>/api/v1</c> function: checks the <c>Authorization: Bearer &lt;API key&gt;</c> header
-/// (401 problem+json with <c>WWW-Authenticate</c> otherwise, the same answer for every kind of bad key), keeps the
+/// The front door of every <c>/api/v1</c> function: checks the <c>Authorization: Bearer &lt;API key&gt;</c> header or,
+/// without one, the browser session cookie (<see cref="SessionCookie"/>; a write through it must pass its CSRF rule, 403
+/// otherwise); 401 problem+json with <c>WWW-Authenticate</c> otherwise, the same answer for every kind of bad key. It keeps the
 /// caller inside its own team (another team's <c>{teamId}</c> is a 404, before the role check) and out of admin
 /// functions (403), then runs the function's handler with the <see cref="CallerContext"/>. An unexpected failure of the
 /// handler is a 500 problem with a trace id, and a ledger that cannot be reached a 503 with <c>Retry-After</c>.
 /// </summary>
-public sealed partial class ApiGate(ApiKeyAuthenticator keys, ILogger<ApiGate> logger)
+public sealed partial class ApiGate(ApiKeyAuthenticator keys, SessionStore sessions, ILogger<ApiGate> logger)
 {
     private const string BearerPrefix = "Bearer ";
     private const string Realm = "creditfunctions";
@@ -57,7 +58,16 @@ public sealed partial class ApiGate(ApiKeyAuthenticator keys, ILogger<ApiGate> l
         }
         try
         {
-            return new HttpResultAction(await handler(caller).ConfigureAwait(false));
+            var result = await handler(caller).ConfigureAwait(false);
+            // A team's data, for this caller only, changing with every charge: no shared cache keeps it, a browser
+            // asks again each time. A handler that knows better (a key shown once: no-store) sets its own.
+            var headers = request.HttpContext.Response.Headers;
+            if (headers.CacheControl.Count == 0)
+            {
+                headers.CacheControl = "private, no-cache";
+                headers.Vary = "Authorization, Cookie";
+            }
+            return new HttpResultAction(result);
         }
         catch (Ledger.LedgerUnavailableException)
         {
@@ -81,7 +91,9 @@ public sealed partial class ApiGate(ApiKeyAuthenticator keys, ILogger<ApiGate> l
         var headers = request.Headers.Authorization;
         if (headers.Count == 0)
         {
-            return (null, Challenge(request, presented: false));
+            return request.Cookies.TryGetValue(SessionCookie.Name, out var token) && !string.IsNullOrEmpty(token)
+                ? await AuthenticateSessionAsync(request, token).ConfigureAwait(false)
+                : (null, Challenge(request, presented: false));
         }
         var header = headers.Count == 1 ? headers[0] : null;
         if (header is null || !header.StartsWith(BearerPrefix, StringComparison.OrdinalIgnoreCase))
@@ -104,6 +116,24 @@ public sealed partial class ApiGate(ApiKeyAuthenticator keys, ILogger<ApiGate> l
             AuthLog.Refused(logger, check.Status);
         }
         return (null, Challenge(request, presented: true));
+    }
+
+    private async Task<(CallerContext? Caller, IResult? Failure)> AuthenticateSessionAsync(HttpRequest request, string token)
+    {
+        if (!SessionCookie.MayChangeState(request))
+        {
+            return (null, Problems.Forbidden($"A change made with a session cookie needs the {SessionCookie.CsrfHeader} header, from this site."));
+        }
+        var keyId = await sessions.FindKeyIdAsync(token, request.HttpContext.RequestAborted).ConfigureAwait(false);
+        var check = keyId is null ? default : await keys.CheckKeyIdAsync(keyId, request.HttpContext.RequestAborted).ConfigureAwait(false);
+        if (check.Caller is { } caller)
+        {
+            return (caller, null);
+        }
+        // Expired, signed out, or its key revoked: the browser drops the cookie and signs in again.
+        SessionCookie.Clear(request.HttpContext);
+        request.HttpContext.Response.Headers.WWWAuthenticate = $"Bearer realm=\"{Realm}\", error=\"invalid_token\", error_description=\"The session has ended.\"";
+        return (null, Problems.Unauthorized("The session has expired or ended. Sign in again with an API key."));
     }
 
     private static partial class Log

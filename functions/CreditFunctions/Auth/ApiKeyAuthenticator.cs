@@ -58,19 +58,10 @@ public sealed class ApiKeyAuthenticator
         {
             return new ApiKeyCheck(ApiKeyCheckStatus.Malformed, null);
         }
-        var now = _time.GetUtcNow();
-        if (!_cache.TryGetValue(keyId, out var cached) || cached.ExpiresAt <= now)
+        var cached = await LoadAsync(keyId, cancellationToken).ConfigureAwait(false);
+        if (cached is null)
         {
-            var row = await _store.FindEntityAsync(keyId, cancellationToken).ConfigureAwait(false);
-            if (row?.KeyHash is null)
-            {
-                // Unknown ids are not cached: anyone can make up ids, and they must not crowd out real keys.
-                return new ApiKeyCheck(ApiKeyCheckStatus.UnknownKey, null);
-            }
-            var record = row.ToRecord();
-            cached = new CachedKey(row.KeyHash, new CallerContext(record.TeamId, record.UserId, record.Role, record.KeyId),
-                record.IsRevoked, now + _options.KeyCacheDuration);
-            Remember(keyId, cached, now);
+            return new ApiKeyCheck(ApiKeyCheckStatus.UnknownKey, null);
         }
         if (!ApiKeyToken.Matches(key!, cached.Hash))
         {
@@ -79,6 +70,46 @@ public sealed class ApiKeyAuthenticator
         return cached.Revoked
             ? new ApiKeyCheck(ApiKeyCheckStatus.Revoked, null)
             : new ApiKeyCheck(ApiKeyCheckStatus.Authenticated, cached.Caller);
+    }
+
+    /// <summary>
+    /// Checks the key a browser session speaks for, by its id alone (the session proved the secret when it was made):
+    /// that it exists and is not revoked, with the same cache as <see cref="CheckAsync"/>. So revoking a key ends its
+    /// sessions as it ends the key.
+    /// </summary>
+    public async ValueTask<ApiKeyCheck> CheckKeyIdAsync(string? keyId, CancellationToken cancellationToken = default)
+    {
+        if (!ApiKeyToken.IsKeyId(keyId))
+        {
+            return new ApiKeyCheck(ApiKeyCheckStatus.Malformed, null);
+        }
+        var cached = await LoadAsync(keyId!, cancellationToken).ConfigureAwait(false);
+        if (cached is null)
+        {
+            return new ApiKeyCheck(ApiKeyCheckStatus.UnknownKey, null);
+        }
+        return cached.Revoked
+            ? new ApiKeyCheck(ApiKeyCheckStatus.Revoked, null)
+            : new ApiKeyCheck(ApiKeyCheckStatus.Authenticated, cached.Caller);
+    }
+
+    private async ValueTask<CachedKey?> LoadAsync(string keyId, CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow();
+        if (!_cache.TryGetValue(keyId, out var cached) || cached.ExpiresAt <= now)
+        {
+            var row = await _store.FindEntityAsync(keyId, cancellationToken).ConfigureAwait(false);
+            if (row?.KeyHash is null)
+            {
+                // Unknown ids are not cached: anyone can make up ids, and they must not crowd out real keys.
+                return null;
+            }
+            var record = row.ToRecord();
+            cached = new CachedKey(row.KeyHash, new CallerContext(record.TeamId, record.UserId, record.Role, record.KeyId),
+                record.IsRevoked, now + _options.KeyCacheDuration);
+            Remember(keyId, cached, now);
+        }
+        return cached;
     }
 
     /// <summary>Drops this server's cached copy of a key, so that a change to it (a revocation) applies here at once.</summary>

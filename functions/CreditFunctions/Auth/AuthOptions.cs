@@ -15,6 +15,13 @@ public sealed record AuthOptions
     /// <summary>The setting for <see cref="KeyCacheDuration"/>, in seconds.</summary>
     public const string KeyCacheSecondsSetting = "CREDITFUNCTIONS_KEY_CACHE_SECONDS";
 
+    /// <summary>The setting for <see cref="SessionLifetime"/>, in minutes.</summary>
+    public const string SessionMinutesSetting = "CREDITFUNCTIONS_SESSION_MINUTES";
+
+    /// <summary>How long a browser session (<see cref="SessionStore"/>) lasts after sign-in: default 60 minutes, 1 to
+    /// 1,440.</summary>
+    public TimeSpan SessionLifetime { get; init; } = TimeSpan.FromMinutes(60);
+
     /// <summary>The table that holds teams and API keys; default <c>teams</c>.</summary>
     public string TableName { get; init; } = "teams";
 
@@ -50,6 +57,13 @@ public sealed record AuthOptions
                 ? TimeSpan.FromSeconds(s)
                 : throw new InvalidOperationException($"{KeyCacheSecondsSetting} must be a whole number of seconds.");
         }
+        var session = defaults.SessionLifetime;
+        if (configuration[SessionMinutesSetting] is { Length: > 0 } minutes)
+        {
+            session = int.TryParse(minutes, NumberStyles.None, CultureInfo.InvariantCulture, out var m) && m is >= 1 and <= 1440
+                ? TimeSpan.FromMinutes(m)
+                : throw new InvalidOperationException($"{SessionMinutesSetting} must be a whole number of minutes from 1 to 1440.");
+        }
         var seed = settings.IsLocalStorage;
         if (configuration[DemoSeedSetting] is { Length: > 0 } flag)
         {
@@ -57,6 +71,6 @@ public sealed record AuthOptions
                 ? on
                 : throw new InvalidOperationException($"{DemoSeedSetting} must be true or false.");
         }
-        return defaults with { TableName = table, KeyCacheDuration = cache, SeedDemoTeam = seed };
+        return defaults with { TableName = table, KeyCacheDuration = cache, SessionLifetime = session, SeedDemoTeam = seed };
     }
 }

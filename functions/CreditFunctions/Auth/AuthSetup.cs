@@ -19,6 +19,7 @@ public static class AuthSetup
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton(sp => new TeamStore(Table(sp, options), sp.GetRequiredService<TimeProvider>(), sp.GetService<ILogger<TeamStore>>()));
         services.AddSingleton(sp => new ApiKeyStore(Table(sp, options), sp.GetRequiredService<TimeProvider>(), sp.GetService<ILogger<ApiKeyStore>>()));
+        services.AddSingleton(sp => new SessionStore(Table(sp, options), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => new ApiKeyAuthenticator(sp.GetRequiredService<ApiKeyStore>(), options, sp.GetRequiredService<TimeProvider>()));
         if (options.SeedDemoTeam)
         {

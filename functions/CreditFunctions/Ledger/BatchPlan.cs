@@ -22,9 +22,15 @@ internal sealed class BatchPlan
     private readonly Dictionary<string, PlannedRow> _rows = new(StringComparer.Ordinal);
     private readonly List<PlannedRow> _order = [];
 
+    private readonly DaySummaryCache? _summaries;
+    private readonly Dictionary<string, DaySummaryState> _dayRows = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _missingSummaries = new(StringComparer.Ordinal);
+    private DateTimeOffset? _plannedMarker;
+
     public BatchPlan(string teamId, DateTimeOffset now, IReadOnlyDictionary<string, WalletState> committedWallets, ISet<string> knownOwned,
-        ISet<string> knownMarkers)
+        ISet<string> knownMarkers, DaySummaryCache? summaries = null)
     {
+        _summaries = summaries;
         _knownMarkers = knownMarkers;
         _teamId = teamId;
         Now = now;
@@ -41,7 +47,11 @@ internal sealed class BatchPlan
 
     public IReadOnlyDictionary<string, WalletState> Wallets => _wallets;
 
-    public int RowCount => _order.Count + _touched.Count;
+    public int RowCount => _order.Count + _touched.Count + _dayRows.Count;
+
+    /// <summary>Day summary rows (or the marker) this plan needed and the committer had not read: it reads them and
+    /// plans again, and a plan with any missing is never committed.</summary>
+    public IReadOnlySet<string> MissingSummaries => _missingSummaries;
 
     /// <summary>The batch's copy of a wallet; the first use sweeps its expired grants into expiry lines.</summary>
     public WalletState Wallet(string creditType)
@@ -109,6 +119,47 @@ internal sealed class BatchPlan
         Add(line.RowKey, line, TableTransactionActionType.Add, default, owner);
         var userKey = LedgerKeys.UserLine(line.UserId, line.LineId);
         Add(userKey, line.CopyFor(userKey), TableTransactionActionType.Add, default, owner);
+        Summarize(line);
+    }
+
+    /// <summary>Counts a charge or refund line in its team's and its user's day summaries (see <see cref="DaySummaryKeys"/>),
+    /// which this commit then writes under their ETags. The first commit that summarizes writes the marker too.</summary>
+    private void Summarize(LineRow line)
+    {
+        if (_summaries is null || !DaySummaryKeys.Counts(line))
+        {
+            return;
+        }
+        if (!_summaries.MarkerKnown)
+        {
+            _missingSummaries.Add(DaySummaryKeys.Marker);
+            return;
+        }
+        var from = _summaries.From ?? _plannedMarker;
+        if (from is null)
+        {
+            _plannedMarker = from = line.At;
+            Add(DaySummaryKeys.Marker, new SummaryMarkerRow { PartitionKey = _teamId, From = line.At }, TableTransactionActionType.Add, default, owner: null);
+        }
+        if (line.At < from)
+        {
+            // Stamped before the marker (a server whose clock runs behind): readers add such lines up from the lines.
+            return;
+        }
+        var day = DateOnly.FromDateTime(line.At.UtcDateTime);
+        foreach (var key in new[] { DaySummaryKeys.Team(day), DaySummaryKeys.User(line.UserId, day) })
+        {
+            if (!_dayRows.TryGetValue(key, out var state))
+            {
+                if (!_summaries.TryGet(key, out var known))
+                {
+                    _missingSummaries.Add(key);
+                    continue;
+                }
+                _dayRows[key] = state = known with { Totals = known.Totals.Clone() };
+            }
+            state.Totals.Add(line);
+        }
     }
 
     /// <summary>Records that the team used an action and that this user used it, once: the history's filter lists
@@ -164,6 +215,14 @@ internal sealed class BatchPlan
             actions.Add(new TableTransactionAction(row.Type, row.Entity, row.ETag));
             rows.Add(row);
         }
+        foreach (var state in _dayRows.Values)
+        {
+            var entity = new DaySummaryRow { PartitionKey = _teamId, RowKey = state.RowKey, Totals = state.Totals.Serialize() };
+            var planned = new PlannedRow(state.RowKey, entity, state.Exists ? TableTransactionActionType.UpdateReplace : TableTransactionActionType.Add,
+                state.Exists ? state.ETag : default) { DaySummary = state };
+            actions.Add(new TableTransactionAction(planned.Type, entity, planned.ETag));
+            rows.Add(planned);
+        }
         foreach (var creditType in _touched)
         {
             var wallet = _wallets[creditType];
@@ -172,6 +231,10 @@ internal sealed class BatchPlan
                 wallet.Exists ? wallet.ETag : default) { WalletCreditType = creditType };
             actions.Add(new TableTransactionAction(planned.Type, entity, planned.ETag));
             rows.Add(planned);
+        }
+        if (actions.Count > 100)
+        {
+            throw new InvalidOperationException($"A planned commit of {actions.Count} rows exceeds one entity-group transaction.");
         }
         return (actions, rows);
     }
@@ -240,4 +303,7 @@ internal sealed record PlannedRow(string RowKey, ITableEntity Entity, TableTrans
     public List<LedgerOperation> Owners { get; } = [];
 
     public string? WalletCreditType { get; init; }
+
+    /// <summary>For a day summary row: the state it writes.</summary>
+    public DaySummaryState? DaySummary { get; init; }
 }

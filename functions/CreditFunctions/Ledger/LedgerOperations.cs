@@ -35,6 +35,17 @@ internal abstract class LedgerOperation
     /// <summary>The credit type, when known before planning (for results of refusals).</summary>
     public abstract string CreditTypeHint { get; }
 
+    /// <summary>The user whose day summary a line of this operation counts in (its line's user), or null for an
+    /// operation that writes no charge or refund line: the committer's row budget counts one summary row per user.</summary>
+    public virtual string? SummaryUserId => null;
+
+    /// <summary>The action whose "used" markers this operation may write (<see cref="BatchPlan.MarkUsed"/>), for the
+    /// committer's row budget; null when it writes none.</summary>
+    public virtual (string Feature, string Action)? MarkedAction => null;
+
+    /// <summary>"Used" marker rows this operation may write for an action known only once planned (a hold's).</summary>
+    public virtual int UnknownMarkerRowsMax => 0;
+
     public Task<LedgerResult> Completion => _completion.Task;
 
     public bool IsDone => _completion.Task.IsCompleted;
@@ -93,6 +104,10 @@ internal sealed class ChargeOperation(ChargeRequest request, CatalogAction actio
     private HoldRow? _hold;
 
     public override int MaxRows => request.HoldId is null ? 4 : 5;
+
+    public override string? SummaryUserId => request.UserId;
+
+    public override (string Feature, string Action)? MarkedAction => (action.Feature, action.Action);
 
     public override string CreditTypeHint => action.CreditType;
 
@@ -266,6 +281,8 @@ internal sealed class RefundOperation(RefundRequest request) : LedgerOperation(r
 
     public override int MaxRows => 5;
 
+    public override string? SummaryUserId => request.UserId;
+
     public override string CreditTypeHint => _charge?.CreditType ?? string.Empty;
 
     protected override IEnumerable<object?> FingerprintParts() =>
@@ -378,6 +395,10 @@ internal sealed class SettleHoldOperation : LedgerOperation
     }
 
     public override int MaxRows => 4;
+
+    public override string? SummaryUserId => _userId;
+
+    public override int UnknownMarkerRowsMax => _capture is null ? 0 : 2;
 
     public override string CreditTypeHint => _hold?.CreditType ?? string.Empty;
 

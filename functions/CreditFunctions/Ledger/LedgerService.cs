@@ -266,21 +266,75 @@ public sealed partial class LedgerService
         }
     }
 
-    /// <summary>Credits used per day and feature in the range, refunds subtracted when included.</summary>
+    /// <summary>
+    /// Credits used per day and feature in the range: charged, refunded (when included) and the net. Whole UTC days
+    /// from the summaries' marker on are read from the day summaries (one row per day: the team's, or the user's when a
+    /// user is given); lines dated before the marker (older data) and the partial days at the ends of a range that does
+    /// not start or end at midnight are added up from the lines themselves.
+    /// </summary>
     public async Task<IReadOnlyList<UsageSeries>> SummarizeUsageAsync(UsageQuery query, CancellationToken cancellationToken = default)
     {
-        var days = new SortedDictionary<string, SortedDictionary<DateOnly, long>>(StringComparer.Ordinal);
-        await foreach (var line in StreamUsageAsync(query with { Cursor = null }, cancellationToken).ConfigureAwait(false))
+        ArgumentNullException.ThrowIfNull(query);
+        UsageRange(query);
+        var to = query.To ?? _clock.GetUtcNow();
+        var from = query.From ?? to - TimeSpan.FromDays(30);
+        var days = new SortedDictionary<string, SortedDictionary<DateOnly, (long Charged, long Refunded)>>(StringComparer.Ordinal);
+        void Count(string feature, DateOnly day, long charged, long refunded)
         {
-            if (line.Kind == LineKinds.Expiry || line.Feature is null)
-            {
-                continue;
-            }
-            var perDay = days.TryGetValue(line.Feature, out var d) ? d : days[line.Feature] = [];
-            var day = DateOnly.FromDateTime(line.Date.UtcDateTime);
-            perDay[day] = perDay.GetValueOrDefault(day) + line.Credits.Thousandths;
+            var perDay = days.TryGetValue(feature, out var d) ? d : days[feature] = [];
+            var (c, r) = perDay.GetValueOrDefault(day);
+            perDay[day] = (c + charged, r + refunded);
         }
-        return days.Select(f => new UsageSeries(f.Key, FeatureName(f.Key), f.Value.Select(p => new UsagePoint(p.Key, new Credits(p.Value))).ToList())).ToList();
+        async Task ScanAsync(DateTimeOffset start, DateTimeOffset end)
+        {
+            if (start >= end)
+            {
+                return;
+            }
+            await foreach (var line in StreamUsageAsync(query with { From = start, To = end, Cursor = null }, cancellationToken).ConfigureAwait(false))
+            {
+                if (line.Kind == LineKinds.Expiry || line.Feature is null)
+                {
+                    continue;
+                }
+                var day = DateOnly.FromDateTime(line.Date.UtcDateTime);
+                Count(line.Feature, day, line.Kind == LineKinds.Refund ? 0 : line.Credits.Thousandths, line.Kind == LineKinds.Refund ? -line.Credits.Thousandths : 0);
+            }
+        }
+        var marker = (await _store.GetSummaryMarkerAsync(query.TeamId, cancellationToken).ConfigureAwait(false))?.From;
+        var firstWhole = new DateTimeOffset(from.UtcDateTime.Date, TimeSpan.Zero);
+        if (firstWhole < from)
+        {
+            firstWhole = firstWhole.AddDays(1);
+        }
+        var endWhole = new DateTimeOffset(to.UtcDateTime.Date, TimeSpan.Zero);
+        if (marker is not { } summarizedFrom || firstWhole >= endWhole || summarizedFrom >= endWhole)
+        {
+            await ScanAsync(from, to).ConfigureAwait(false);
+        }
+        else
+        {
+            await ScanAsync(from, firstWhole).ConfigureAwait(false);
+            await ScanAsync(endWhole, to).ConfigureAwait(false);
+            // Lines dated before the marker are in no summary; from the marker on, every line is in one.
+            await ScanAsync(firstWhole, summarizedFrom).ConfigureAwait(false);
+            var firstDay = DateOnly.FromDateTime((summarizedFrom > firstWhole ? summarizedFrom : firstWhole).UtcDateTime);
+            var lastDay = DateOnly.FromDateTime(endWhole.UtcDateTime).AddDays(-1);
+            var prefix = query.UserId is null ? DaySummaryKeys.TeamPrefix : DaySummaryKeys.UserPrefix + query.UserId + "|";
+            await foreach (var row in _store.QueryDaySummariesAsync(query.TeamId, prefix, firstDay, lastDay, cancellationToken).ConfigureAwait(false))
+            {
+                var day = DaySummaryKeys.DayOf(row.RowKey);
+                foreach (var (feature, action, charged, refunded) in DayTotals.Parse(row.Totals).Items)
+                {
+                    if ((query.Feature is null || query.Feature == feature) && (query.Action is null || query.Action == action))
+                    {
+                        Count(feature, day, charged, query.IncludeRefunds ? refunded : 0);
+                    }
+                }
+            }
+        }
+        return days.Select(f => new UsageSeries(f.Key, FeatureName(f.Key), f.Value.Select(p =>
+            new UsagePoint(p.Key, new Credits(p.Value.Charged - p.Value.Refunded), new Credits(p.Value.Charged), new Credits(p.Value.Refunded))).ToList())).ToList();
     }
 
     /// <summary>The features, actions and users this team has used (from markers written with the lines); with
@@ -388,9 +442,19 @@ public sealed partial class LedgerService
         var lineCount = 0;
         var expiryLines = 0;
         var problems = new List<string>();
+        var summariesFrom = (await _store.GetSummaryMarkerAsync(teamId, cancellationToken).ConfigureAwait(false))?.From;
+        var expectedDays = new Dictionary<string, DayTotals>(StringComparer.Ordinal);
         await foreach (var line in _store.QueryLinesAsync(teamId, "L|", "L}", null, 1000, cancellationToken).ConfigureAwait(false))
         {
             lineCount++;
+            if (summariesFrom is { } summarized && line.At >= summarized && DaySummaryKeys.Counts(line))
+            {
+                var day = DateOnly.FromDateTime(line.At.UtcDateTime);
+                foreach (var key in new[] { DaySummaryKeys.Team(day), DaySummaryKeys.User(line.UserId, day) })
+                {
+                    (expectedDays.TryGetValue(key, out var totals) ? totals : expectedDays[key] = DayTotals.Empty()).Add(line);
+                }
+            }
             var s = sums.TryGetValue(line.CreditType, out var v) ? v : sums[line.CreditType] = new long[4];
             switch (line.Kind)
             {
@@ -453,6 +517,7 @@ public sealed partial class LedgerService
             problems.Add($"charge {charge.LineId} records refunds {charge.RefundedSoFar} that no refund line accounts for");
         }
         await VerifyHoldsAsync(teamId, wallets, chargedByHold, now, problems, cancellationToken).ConfigureAwait(false);
+        await VerifyDaySummariesAsync(teamId, expectedDays, problems, cancellationToken).ConfigureAwait(false);
         // Expiry lines have no user copy; every other line has exactly one.
         if (userCopies != lineCount - expiryLines)
         {
@@ -507,6 +572,29 @@ public sealed partial class LedgerService
         foreach (var orphan in open.Values.Where(h => !wallets.ContainsKey(h.CreditType) && h.Remaining != 0))
         {
             problems.Add($"open hold {orphan.HoldId} has {orphan.Remaining} left in {orphan.CreditType}, which has no wallet");
+        }
+    }
+
+    /// <summary>Every day summary must hold exactly what its lines (dated from the marker on) add up to.</summary>
+    private async Task VerifyDaySummariesAsync(string teamId, Dictionary<string, DayTotals> expected, List<string> problems, CancellationToken ct)
+    {
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {teamId} and RowKey ge {DaySummaryKeys.TeamPrefix} and RowKey lt {"D|v"}");
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        await foreach (var row in _store.Table.QueryAsync<DaySummaryRow>(filter, cancellationToken: ct).ConfigureAwait(false))
+        {
+            seen.Add(row.RowKey);
+            var stored = DayTotals.Parse(row.Totals);
+            if (!stored.SameAs(expected.GetValueOrDefault(row.RowKey) ?? DayTotals.Empty()))
+            {
+                problems.Add($"day summary {row.RowKey} differs from the lines it counts");
+            }
+        }
+        foreach (var (key, totals) in expected)
+        {
+            if (!seen.Contains(key) && !totals.IsZero)
+            {
+                problems.Add($"day summary {key} is missing for lines that add up to more than nothing");
+            }
         }
     }
 

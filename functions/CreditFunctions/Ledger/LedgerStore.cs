@@ -57,6 +57,21 @@ internal sealed class LedgerStore(TableClient table)
     public Task<HoldRow?> GetHoldAsync(string teamId, string holdId, CancellationToken ct) =>
         Table.GetEntityOrNullAsync<HoldRow>(teamId, LedgerKeys.Hold(holdId), ct);
 
+    public Task<DaySummaryRow?> GetDaySummaryAsync(string teamId, string rowKey, CancellationToken ct) =>
+        Table.GetEntityOrNullAsync<DaySummaryRow>(teamId, rowKey, ct);
+
+    public Task<SummaryMarkerRow?> GetSummaryMarkerAsync(string teamId, CancellationToken ct) =>
+        Table.GetEntityOrNullAsync<SummaryMarkerRow>(teamId, DaySummaryKeys.Marker, ct);
+
+    /// <summary>Day summaries of one prefix (<c>D|t|</c> or <c>D|u|user|</c>) from <paramref name="first"/> to
+    /// <paramref name="last"/>, both included, oldest first.</summary>
+    public IAsyncEnumerable<DaySummaryRow> QueryDaySummariesAsync(string teamId, string prefix, DateOnly first, DateOnly last, CancellationToken ct)
+    {
+        var filter = TableClient.CreateQueryFilter(
+            $"PartitionKey eq {teamId} and RowKey ge {prefix + DaySummaryKeys.Day(first)} and RowKey le {prefix + DaySummaryKeys.Day(last)}");
+        return Table.QueryAsync<DaySummaryRow>(filter, cancellationToken: ct);
+    }
+
     public async Task<IReadOnlyList<Response>> SubmitAsync(IReadOnlyList<TableTransactionAction> actions, CancellationToken ct) =>
         (await Table.SubmitTransactionAsync(actions, ct).ConfigureAwait(false)).Value;
 

@@ -106,8 +106,8 @@ public sealed record UsagePage(IReadOnlyList<UsageLine> Lines, string? NextCurso
 /// <summary>Credits used per day and feature (refunds subtracted).</summary>
 public sealed record UsageSeries(string Feature, string FeatureName, IReadOnlyList<UsagePoint> Points);
 
-/// <summary>One day of a series.</summary>
-public sealed record UsagePoint(DateOnly Day, Credits Credits);
+/// <summary>One day of a series: what was charged, what was refunded that day, and the net of both.</summary>
+public sealed record UsagePoint(DateOnly Day, Credits Credits, Credits Charged, Credits Refunded);
 
 /// <summary>What a team has used, for the history's filter lists.</summary>
 public sealed record UsageFilters(IReadOnlyList<(string Feature, string Action)> Actions, IReadOnlyList<string> Users);

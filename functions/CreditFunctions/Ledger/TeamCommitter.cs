@@ -33,6 +33,7 @@ internal sealed partial class TeamCommitter
 {
     private const int RowBudget = 100 - 8; // an entity-group transaction holds at most 100 actions; // room for wallets and expiry lines
     private const int MaxAttempts = 32;
+    private const int SummaryRowsPerBatch = 2;
     private const int RecentKeysMax = 20_000;
     private const int KnownOwnedMax = 200_000;
 
@@ -45,6 +46,7 @@ internal sealed partial class TeamCommitter
     private readonly HashSet<string> _knownOwned = new(StringComparer.Ordinal);
     private readonly HashSet<string> _knownMarkers = new(StringComparer.Ordinal);
     private Dictionary<string, WalletState>? _wallets;
+    private readonly DaySummaryCache _summaries = new();
     private LedgerOperation? _carry;
 
     private readonly int _maxOperations;
@@ -147,11 +149,32 @@ internal sealed partial class TeamCommitter
                 return;
             }
             batch.Clear();
-            var rows = 0;
+            // Besides each operation's own rows: the team's day summary and the summaries' marker, one summary row per
+            // user of the batch's lines, and the "used" markers not written yet (one per action, one per user and action).
+            var rows = SummaryRowsPerBatch;
+            var extra = new HashSet<string>(StringComparer.Ordinal);
+            IEnumerable<string> ExtraRows(LedgerOperation op)
+            {
+                if (op.SummaryUserId is { } user)
+                {
+                    yield return "D|" + user;
+                    if (op.MarkedAction is var (feature, action))
+                    {
+                        yield return LedgerKeys.ActionMarker(feature, action);
+                        yield return LedgerKeys.UserActionMarker(user, feature, action);
+                    }
+                }
+            }
+            int Cost(LedgerOperation op) => op.MaxRows + op.UnknownMarkerRowsMax + ExtraRows(op).Count(key => !extra.Contains(key) && !_knownMarkers.Contains(key));
+            void Take(LedgerOperation op)
+            {
+                rows += Cost(op);
+                extra.UnionWith(ExtraRows(op));
+                batch.Add(op);
+            }
             if (_carry is not null)
             {
-                batch.Add(_carry);
-                rows += _carry.MaxRows;
+                Take(_carry);
                 _carry = null;
             }
             while (_queue.Reader.TryRead(out var op))
@@ -160,13 +183,12 @@ internal sealed partial class TeamCommitter
                 {
                     continue;
                 }
-                if (rows + op.MaxRows > RowBudget || batch.Count >= _maxOperations)
+                if (rows + Cost(op) > RowBudget || batch.Count >= _maxOperations)
                 {
                     _carry = op;
                     break;
                 }
-                batch.Add(op);
-                rows += op.MaxRows;
+                Take(op);
             }
             if (batch.Count == 0)
             {
@@ -179,6 +201,7 @@ internal sealed partial class TeamCommitter
             catch (Exception ex)
             {
                 _wallets = null;
+                _summaries.Clear();
                 foreach (var op in batch)
                 {
                     // Azure.Core's retry policy throws an AggregateException of the attempts' failures once it gives up.
@@ -232,7 +255,7 @@ internal sealed partial class TeamCommitter
                 }
             }
 
-            var plan = new BatchPlan(_teamId, _clock.GetUtcNow(), _wallets, _knownOwned, _knownMarkers);
+            var plan = new BatchPlan(_teamId, _clock.GetUtcNow(), _wallets, _knownOwned, _knownMarkers, _summaries);
             var planned = new List<(LedgerOperation Op, LedgerResult Result)>();
             var followers = new List<(LedgerOperation Op, LedgerOperation Leader)>();
             var leaders = new Dictionary<string, LedgerOperation>(StringComparer.Ordinal);
@@ -253,6 +276,12 @@ internal sealed partial class TeamCommitter
                 leaders[op.IdempotencyKey] = op;
                 plan.AddIdempotency(op, result);
                 planned.Add((op, result));
+            }
+            if (plan.MissingSummaries.Count > 0)
+            {
+                // Day summaries this committer has not read yet (a new day or user, or one another process changed).
+                await LoadSummariesAsync(plan.MissingSummaries).ConfigureAwait(false);
+                continue;
             }
             if (planned.Count == 0)
             {
@@ -278,7 +307,15 @@ internal sealed partial class TeamCommitter
             TeamCommitterStats.Committed(actions.Count);
             for (var i = 0; i < rows.Count; i++)
             {
-                if (rows[i].WalletCreditType is { } creditType)
+                if (rows[i].DaySummary is { } day)
+                {
+                    _summaries.Loaded(day with { ETag = results[i].Headers.ETag ?? throw new InvalidOperationException("A committed day summary came back without an ETag.") });
+                }
+                else if (rows[i].Entity is SummaryMarkerRow marker)
+                {
+                    _summaries.MarkerLoaded(marker.From);
+                }
+                else if (rows[i].WalletCreditType is { } creditType)
                 {
                     plan.Wallets[creditType].Committed(results[i].Headers.ETag ?? throw new InvalidOperationException("A committed wallet came back without an ETag."));
                 }
@@ -380,6 +417,13 @@ internal sealed partial class TeamCommitter
                 }
                 // Whatever else the transaction held may have been planned on a wallet another process changed.
                 _wallets = null;
+                _summaries.Clear();
+                break;
+            case DaySummaryRow or SummaryMarkerRow:
+                // Another process summarized lines of that day (412) or wrote it first (409): read it again, and the
+                // wallets too, which that process's commit changed as well.
+                _summaries.Forget(row.RowKey);
+                _wallets = null;
                 break;
             case OwnershipRow when row.Type == TableTransactionActionType.Delete:
                 // The ownership changed or ended meanwhile: read again (the refund reads it anew) and plan again.
@@ -397,6 +441,21 @@ internal sealed partial class TeamCommitter
                 break;
         }
         return pending.Where(o => !o.IsDone).ToList();
+    }
+
+    /// <summary>Reads the day summaries (and the marker) a plan needed into the committer's cache.</summary>
+    private async Task LoadSummariesAsync(IReadOnlySet<string> keys)
+    {
+        await Task.WhenAll(keys.Select(async key =>
+        {
+            if (key == DaySummaryKeys.Marker)
+            {
+                _summaries.MarkerLoaded((await _store.GetSummaryMarkerAsync(_teamId, CancellationToken.None).ConfigureAwait(false))?.From);
+                return;
+            }
+            var row = await _store.GetDaySummaryAsync(_teamId, key, CancellationToken.None).ConfigureAwait(false);
+            _summaries.Loaded(new DaySummaryState(key, DayTotals.Parse(row?.Totals), row?.ETag ?? default));
+        })).ConfigureAwait(false);
     }
 
     /// <summary>

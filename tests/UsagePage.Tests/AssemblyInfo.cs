@@ -1,0 +1,3 @@
+using CreditFunctions.TestSupport;
+
+[assembly: AssemblyFixture(typeof(AzuriteFixture))]
