@@ -39,6 +39,10 @@ internal static class InboundBenchmark
     public static async Task<int> RunAsync(string[] args)
     {
         await using var azurite = await BenchmarkOutput.StartAzuriteAsync(args);
+        // What bounds the form path against the plain loop: the storage requests each makes per submission, and the
+        // emulator's CPU they cost, counted per phase.
+        using var requests = new StorageRequestCounter(azurite.BlobPort, azurite.QueuePort, azurite.TablePort);
+        await using var monitor = AzuriteMonitor.Start(azurite.QueuePort);
         var quiet = SandboxConfig.Default.Quiet();
         var sandboxConfig = quiet with
         {
@@ -95,7 +99,11 @@ internal static class InboundBenchmark
             // Forms through the URL and the queue (a warm-up first, with people of its own).
             await SubmitAllAsync(http, await TeamAsync("ibwarm"), Take(50));
             var (formTeam, formKey) = await TeamAsync("ibforms");
+            requests.Take();
+            var formCpu = monitor.CpuNow();
             var viaQueue = await SubmitAllAsync(http, (formTeam, formKey), Take(Submissions));
+            var formRequests = requests.Take();
+            var formAzuriteMs = monitor.CpuNow().AzuriteMs - formCpu.AzuriteMs;
 
             // The same work as a plain loop: resolve, enrich, charge; as many at once as the queue function runs.
             var (directTeam, _) = await TeamAsync("ibdirect");
@@ -103,6 +111,8 @@ internal static class InboundBenchmark
             var enrichment = host.Services.GetRequiredService<EnrichmentSettingsStore>();
             var directPeople = Take(Submissions);
             var directFound = 0;
+            requests.Take();
+            var directCpu = monitor.CpuNow();
             var clock = Stopwatch.StartNew();
             await Parallel.ForEachAsync(directPeople, new ParallelOptions { MaxDegreeOfParallelism = 24 }, async (person, ct) =>
             {
@@ -122,6 +132,13 @@ internal static class InboundBenchmark
                 }
             });
             var directPerSecond = Submissions / clock.Elapsed.TotalSeconds;
+            var directRequests = requests.Take();
+            var directAzuriteMs = monitor.CpuNow().AzuriteMs - directCpu.AzuriteMs;
+            foreach (var (phase, counted) in new[] { ("form (URL + queue)", formRequests), ("direct loop", directRequests) })
+            {
+                Console.WriteLine($"{phase}: storage requests per submission: " + string.Join(", ", counted.OrderByDescending(c => c.Value)
+                    .Select(c => string.Create(CultureInfo.InvariantCulture, $"{c.Key} {(double)c.Value / Submissions:0.00}"))));
+            }
             var formLines = await ChargesAsync(ledger, formTeam, "enrich_new_contact");
 
             // Visitors: events of known companies, several visits and pages each, in requests of 100.
@@ -203,6 +220,11 @@ internal static class InboundBenchmark
                 ("form_charges_expected", "form charges expected (enriched outcomes)", viaQueue.Enriched),
                 ("form_charges_recorded", "form charges recorded (ledger lines)", formLines),
                 ("form_direct_found", "direct loop: emails found", directFound),
+                ("form_storage_requests_per_submission", "storage requests per submission, URL + queue (the dev host's idle queue polls included)",
+                    (double)formRequests.Values.Sum() / Submissions),
+                ("direct_storage_requests_per_submission", "storage requests per submission, plain loop", (double)directRequests.Values.Sum() / Submissions),
+                ("form_azurite_cpu_ms_per_submission", "the emulator's CPU per submission, URL + queue (ms)", formAzuriteMs / Submissions),
+                ("direct_azurite_cpu_ms_per_submission", "the emulator's CPU per submission, plain loop (ms)", directAzuriteMs / Submissions),
                 ("visitor_events_per_s", $"{Events:N0} events of {companies.Count} companies through the events URL and the queue, until counted (per s)", visitorPerSecond),
                 ("queue_roundtrip_per_s", $"put, get and delete of {Events:N0} messages of an event's size (per s)", roundTripPerSecond),
                 ("visitors_vs_queue_roundtrip", "visitors ÷ queue round trip (goal ≥ 1)", visitorPerSecond / roundTripPerSecond),
