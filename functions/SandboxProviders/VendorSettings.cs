@@ -34,6 +34,12 @@ public enum VendorShape
     /// miss: <c>{"type":"isp","isp":…}</c> (<c>100.64.0.0/10</c>), <c>{"type":"residential"}</c> (<c>73.0.0.0/8</c>),
     /// <c>{"type":"unknown"}</c>; 400 for a value that is not an IP address.</summary>
     ReverseIp,
+
+    /// <summary>Job histories in bulk: <c>POST /{vendor}/v1/jobs/bulk</c> with <c>{"people":[{"ref","linkedin_url" or
+    /// "first_name","last_name","company_domain" or "email"}]}</c> (1–100 people) answers <c>{"results":[{"ref","status":"ok",
+    /// "title","company":{"name","domain"},"since"}]}</c> or <c>"status":"no_match"</c> per person, as of the sandbox clock;
+    /// 400 for an empty or too large request.</summary>
+    JobHistory,
 }
 
 /// <summary>How long a vendor takes to answer.</summary>
