@@ -42,6 +42,7 @@ var tables = {
   enrichment: 'enrichment'
   csvJobs: 'csvjobs'
   inbound: 'inbound'
+  tracking: 'tracking'
 }
 
 // The CSV jobs' containers: uploads (written by the customer through a user delegation SAS), results, working data.
@@ -304,6 +305,16 @@ resource app 'Microsoft.Web/sites@2025-03-01' = {
           name: 'CREDITFUNCTIONS_VISITORS_QUEUE'
           value: 'visitor-events'
         }
+        {
+          name: 'CREDITFUNCTIONS_TRACKING_TABLE'
+          value: tables.tracking
+        }
+        {
+          // The tracking-scan timer names its schedule by this setting (NCRONTAB, UTC): daily at 03:00.
+          name: 'CREDITFUNCTIONS_TRACKING_SCAN_SCHEDULE'
+          value: '0 0 3 * * *'
+        }
+
         {
           name: 'CREDITFUNCTIONS_DEMO_SEED'
           value: 'false'
