@@ -85,10 +85,16 @@ public sealed class TrackingService(TrackingStore store, ContactStore contacts, 
     {
         var ids = new string[items.Count];
         var people = new PersonInput?[items.Count];
+        var newContacts = new System.Collections.Concurrent.ConcurrentDictionary<string, (PersonInput Person, IReadOnlyList<string> Identifiers)>(StringComparer.Ordinal);
         await Parallel.ForEachAsync(Enumerable.Range(0, items.Count), new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = ct }, async (i, token) =>
         {
-            (ids[i], people[i]) = await ResolveAsync(teamId, items[i], $"contacts[{i}]", token).ConfigureAwait(false);
+            (ids[i], people[i], var unknown) = await ResolveAsync(teamId, items[i], $"contacts[{i}]", token).ConfigureAwait(false);
+            if (unknown is not null)
+            {
+                newContacts.TryAdd(ids[i], (people[i]!, unknown));
+            }
         }).ConfigureAwait(false);
+        await CreateContactsAsync(teamId, [.. newContacts], ct).ConfigureAwait(false);
         var distinct = new Dictionary<string, PersonInput?>(StringComparer.Ordinal);
         for (var i = 0; i < ids.Length; i++)
         {
@@ -141,9 +147,9 @@ public sealed class TrackingService(TrackingStore store, ContactStore contacts, 
         return result;
     }
 
-    /// <summary>The contact id of an item: a contact id of the team, or the contact the person's identifiers resolve to
-    /// (a new contact of the team when none does).</summary>
-    private async Task<(string Id, PersonInput? Person)> ResolveAsync(string teamId, TrackItem item, string field, CancellationToken ct)
+    /// <summary>The contact id of an item: a contact id of the team, or the contact the person's identifiers resolve to; for
+    /// a person no contact has, the id of the new contact and the identifiers to link to it.</summary>
+    private async Task<(string Id, PersonInput? Person, IReadOnlyList<string>? Unknown)> ResolveAsync(string teamId, TrackItem item, string field, CancellationToken ct)
     {
         if (item.ContactId is { } contactId)
         {
@@ -151,24 +157,72 @@ public sealed class TrackingService(TrackingStore store, ContactStore contacts, 
             {
                 throw new UnknownContactException(field + ".contactId", contactId);
             }
-            return (contactId, null);
+            return (contactId, null, null);
         }
         var person = item.Person!.Normalize();
         var identifiers = ContactIdentity.IdentifiersOf(person);
         var match = await identity.ResolveAsync(teamId, identifiers, ct).ConfigureAwait(false);
-        var id = match.PersonId ?? WaterfallPerson.IdFor(person);
-        if (match.PersonId is null)
+        if (match.PersonId is { } known)
         {
-            var name = string.Join(' ', new[] { person.FirstName, person.LastName }.Where(n => n is not null));
-            await contacts.Table.UpsertEntityAsync(new TableEntity(teamId, ContactStore.RowPrefix + id) { ["Name"] = name.Length == 0 ? null : name },
-                TableUpdateMode.Merge, ct).ConfigureAwait(false);
+            var unknown = identifiers.Where(i => !match.Known.Contains(i)).ToList();
+            if (unknown.Count > 0)
+            {
+                await identity.LinkAsync(teamId, known, unknown, ct).ConfigureAwait(false);
+            }
+            return (known, person, null);
         }
-        var unknown = identifiers.Where(i => !match.Known.Contains(i)).ToList();
-        if (unknown.Count > 0)
+        return (WaterfallPerson.IdFor(person), person, identifiers);
+    }
+
+    /// <summary>Creates the contacts no identifier knew and links their identifiers: in transactions of the team's
+    /// partition (a contact and its links together), one by one for a transaction that meets an identifier linked meanwhile
+    /// (an identifier never moves: the contact keeps its id, the identifier stays with whom it was linked to first).</summary>
+    private async Task CreateContactsAsync(string teamId, List<KeyValuePair<string, (PersonInput Person, IReadOnlyList<string> Identifiers)>> created, CancellationToken ct)
+    {
+        var batches = new List<List<(string Id, PersonInput Person, IReadOnlyList<string> Identifiers)>>();
+        var current = new List<(string Id, PersonInput Person, IReadOnlyList<string> Identifiers)>();
+        var rows = 0;
+        foreach (var (id, (person, identifiers)) in created)
         {
-            await identity.LinkAsync(teamId, id, unknown, ct).ConfigureAwait(false);
+            if (rows + 1 + identifiers.Count > 100)
+            {
+                batches.Add(current);
+                (current, rows) = ([], 0);
+            }
+            current.Add((id, person, identifiers));
+            rows += 1 + identifiers.Count;
         }
-        return (id, person);
+        if (current.Count > 0)
+        {
+            batches.Add(current);
+        }
+        await Parallel.ForEachAsync(batches, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct }, async (batch, token) =>
+        {
+            try
+            {
+                var actions = new List<TableTransactionAction>();
+                foreach (var (id, person, identifiers) in batch)
+                {
+                    actions.Add(new TableTransactionAction(TableTransactionActionType.UpsertMerge, ContactRow(teamId, id, person)));
+                    actions.AddRange(identifiers.Select(i => new TableTransactionAction(TableTransactionActionType.Add, ContactIdentity.LinkRow(teamId, id, i))));
+                }
+                await contacts.Table.SubmitTransactionAsync(actions, token).ConfigureAwait(false);
+            }
+            catch (TableTransactionFailedException)
+            {
+                foreach (var (id, person, identifiers) in batch)
+                {
+                    await contacts.Table.UpsertEntityAsync(ContactRow(teamId, id, person), TableUpdateMode.Merge, token).ConfigureAwait(false);
+                    await identity.LinkAsync(teamId, id, identifiers, token).ConfigureAwait(false);
+                }
+            }
+        }).ConfigureAwait(false);
+    }
+
+    private static TableEntity ContactRow(string teamId, string id, PersonInput person)
+    {
+        var name = string.Join(' ', new[] { person.FirstName, person.LastName }.Where(n => n is not null));
+        return new TableEntity(teamId, ContactStore.RowPrefix + id) { ["Name"] = name.Length == 0 ? null : name };
     }
 
     /// <summary>Inserts a pending row per contact not tracked yet; returns the rows this request owns (claimed now or by an

@@ -328,13 +328,29 @@ public sealed class TrackingStore(TableClient table)
         catch (RequestFailedException ex) when (ex.Status == 409)
         {
             var stored = await Table.GetEntityOrNullAsync<TableEntity>(teamId, rowKey, ct).ConfigureAwait(false);
-            return stored?.GetString("Fingerprint") == fingerprint ? (true, stored.GetString("Result")) : (false, null);
+            if (stored?.GetString("Fingerprint") != fingerprint)
+            {
+                return (false, null);
+            }
+            var parts = stored.GetInt32("ResultParts") ?? 0;
+            return (true, parts == 0 ? null : string.Concat(Enumerable.Range(0, parts).Select(i => stored.GetString("Result" + i.ToString(System.Globalization.CultureInfo.InvariantCulture)))));
         }
     }
 
-    /// <summary>Stores a track request's result, answered again to a retry.</summary>
-    public Task SaveRequestResultAsync(string teamId, string key, string result, CancellationToken ct) =>
-        Table.UpsertEntityAsync(new TableEntity(teamId, "r|" + Hash(key)) { ["Result"] = result }, TableUpdateMode.Merge, ct);
+    /// <summary>Stores a track request's result, answered again to a retry (in parts: a property holds at most 32K
+    /// characters, and 10,000 contact ids take about 300K).</summary>
+    public Task SaveRequestResultAsync(string teamId, string key, string result, CancellationToken ct)
+    {
+        const int partLength = 30_000;
+        var entity = new TableEntity(teamId, "r|" + Hash(key));
+        var parts = 0;
+        for (var i = 0; i < result.Length; i += partLength, parts++)
+        {
+            entity["Result" + parts.ToString(System.Globalization.CultureInfo.InvariantCulture)] = result.Substring(i, Math.Min(partLength, result.Length - i));
+        }
+        entity["ResultParts"] = parts;
+        return Table.UpsertEntityAsync(entity, TableUpdateMode.Merge, ct);
+    }
 
     /// <summary>A short stable hash (hex).</summary>
     public static string Hash(string value) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(value)).AsSpan(0, 16));
