@@ -109,6 +109,69 @@ public sealed class TrackingFunctions(TrackingService tracking, TrackingScanner 
         }
     }
 
+    /// <summary><c>POST /api/v1/tracking/uploads</c>: a CSV file of contacts (the body, up to the CSV jobs' direct-upload
+    /// limit) read by the CSV jobs' scanner and mapping (encoding, delimiter, header aliases, limits), each row a person;
+    /// then tracked like a <c>POST contacts</c> of its rows, all or nothing. A row that names no one is a 400 naming it.</summary>
+    [Function("tracking-upload")]
+    public Task<IActionResult> UploadAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/tracking/uploads")] HttpRequest request, CancellationToken ct) =>
+        gate.RunAsync(request, async caller =>
+        {
+            var key = IdempotencyKeys.Read(request, required: false, out var keyProblem);
+            if (keyProblem is not null)
+            {
+                return keyProblem;
+            }
+            var (bytes, tooLarge) = await RequestBody.ReadAsync(request, CsvJobs.CsvLimits.DirectUploadBytesMax, ct);
+            if (tooLarge is not null)
+            {
+                return tooLarge;
+            }
+            List<TrackItem> items;
+            try
+            {
+                items = await ReadCsvAsync(bytes!, ct);
+            }
+            catch (CsvJobs.CsvFileException bad)
+            {
+                return Problems.Validation(bad.Limit, bad.Message);
+            }
+            return await TrackItemsAsync(caller.TeamId, caller.UserId, items, key, ct);
+        });
+
+    private static async Task<List<TrackItem>> ReadCsvAsync(byte[] bytes, CancellationToken ct)
+    {
+        using var file = new MemoryStream(bytes, writable: false);
+        var scan = await CsvJobs.CsvScanner.ScanAsync(file, bytes.Length, TrackingService.ContactsPerRequestMax, ct);
+        if (scan.Rows > TrackingService.ContactsPerRequestMax)
+        {
+            throw new CsvJobs.CsvFileException("rows", $"The file has {scan.Rows:N0} rows; at most {TrackingService.ContactsPerRequestMax:N0} contacts are tracked per upload.");
+        }
+        if (scan.Rows == 0)
+        {
+            throw new CsvJobs.CsvFileException("rows", "The file has a header and no rows.");
+        }
+        var columns = CsvJobs.CsvMapping.Resolve(scan.Header, null, needsEmail: false);
+        var start = (int)scan.ChunkOffsets[0];
+        var text = CsvJobs.CsvScan.TextEncoding(scan.Encoding).GetString(bytes, start, bytes.Length - start);
+        var items = new List<TrackItem>(scan.Rows);
+        foreach (var row in CsvJobs.CsvRows.ReadRange(text, scan.Delimiter, 1))
+        {
+            var (person, error) = CsvJobs.CsvMapping.PersonOf(row, columns, scan.Header.Count);
+            if (person is null)
+            {
+                throw new CsvJobs.CsvFileException($"rows[{row.Number}]", $"Row {row.Number} cannot be tracked: {error}.");
+            }
+            var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
+            WaterfallApiFunctions.AddPersonErrors(errors, "person", person);
+            if (errors.Count > 0)
+            {
+                throw new CsvJobs.CsvFileException($"rows[{row.Number}]", $"Row {row.Number} cannot be tracked: {string.Join(", ", errors.Keys)}.");
+            }
+            items.Add(new TrackItem(null, person));
+        }
+        return items;
+    }
+
     [Function("tracking-untrack")]
     public Task<IActionResult> UntrackAsync([HttpTrigger(AuthorizationLevel.Anonymous, "delete", Route = "v1/tracking/contacts/{id}")] HttpRequest request, string id,
         CancellationToken ct) =>

@@ -321,6 +321,29 @@ public sealed class TrackingTests(AzuriteFixture azurite, SandboxVendors sandbox
         Assert.NotEqual(ctx.TeamId, otherTeam);
     }
 
+    [Fact]
+    public async Task A_csv_upload_tracks_its_rows_like_a_request_and_a_row_naming_no_one_is_400_with_nothing_held()
+    {
+        await using var ctx = await StartAsync();
+        var people = Known(3);
+        var csv = "First Name;Last Name;Website;LinkedIn\n" + string.Concat(people.Select(p => $"{p.FirstName};{p.LastName};{p.CompanyDomain};{p.LinkedInUrl}\n"));
+        var bad = csv + "Ada;;;\n";
+
+        using var refused = await ctx.App.SendAsync(HttpMethod.Post, "/api/v1/tracking/uploads", ctx.Key, new StringContent(bad, System.Text.Encoding.UTF8, "text/csv"));
+        Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+        Assert.True((await Problem.ReadAsync(refused)).Errors.ContainsKey("rows[4]"));
+        Assert.Equal((10m, 0m), await TrackingBalanceAsync(ctx));
+
+        using var uploaded = await ctx.App.SendAsync(HttpMethod.Post, "/api/v1/tracking/uploads", ctx.Key, new StringContent(csv, System.Text.Encoding.UTF8, "text/csv"));
+        var result = await JsonAsync(uploaded);
+        Assert.Equal(HttpStatusCode.OK, uploaded.StatusCode);
+        Assert.Equal(3, result.GetProperty("tracked").GetInt32());
+        Assert.Equal((7m, 3m), await TrackingBalanceAsync(ctx));
+        var again = await JsonAsync(await ctx.PostAsync("/api/v1/tracking/contacts", Contacts(people)));
+        Assert.Equal(3, again.GetProperty("alreadyTracked").GetInt32());
+        Assert.Equal((7m, 3m), await TrackingBalanceAsync(ctx));
+    }
+
     [Theory]
     [InlineData("{}", "contacts")]
     [InlineData("{\"contacts\":[]}", "contacts")]
