@@ -58,7 +58,7 @@ public sealed class ProviderDefinitionTests
 
         Assert.Same(provider.GetRequiredService<ProviderCatalog>(), caller.Catalog);
         Assert.Same(provider.GetRequiredService<ProviderStatistics>(), caller.Statistics);
-        Assert.Equal(6, caller.Catalog.Definitions.Count);
+        Assert.Equal(7, caller.Catalog.Definitions.Count);
     }
 
     [Fact]
