@@ -116,11 +116,11 @@ public sealed class TrackingService(TrackingStore store, ContactStore contacts, 
         var claimed = await ClaimAsync(teamId, key, distinct, ct).ConfigureAwait(false);
         if (claimed.Count > 0)
         {
-            var held = await ledger.AdjustStandingHoldAsync(new StandingHoldRequest(teamId, userId, Feature, Action, Credits.FromDecimal(claimed.Count),
-                "tracking:track:" + TrackingStore.Hash(teamId + "|" + key))
+            var hold = new StandingHoldRequest(teamId, userId, Feature, Action, Credits.FromDecimal(claimed.Count), "tracking:track:" + TrackingStore.Hash(teamId + "|" + key))
             {
                 Description = claimed.Count == 1 ? "Tracked 1 contact" : $"Tracked {claimed.Count} contacts",
-            }).ConfigureAwait(false);
+            };
+            var held = await HoldWithRetriesAsync(hold, ct).ConfigureAwait(false);
             if (held.Status is LedgerStatus.InsufficientCredits or LedgerStatus.SpendLimitReached)
             {
                 await ReleaseClaimsAsync(claimed, ct).ConfigureAwait(false);
@@ -145,6 +145,24 @@ public sealed class TrackingService(TrackingStore store, ContactStore contacts, 
             await HeldAsync(teamId, ct).ConfigureAwait(false));
         await store.SaveRequestResultAsync(teamId, key, JsonSerializer.Serialize(result, s_json), ct).ConfigureAwait(false);
         return result;
+    }
+
+    /// <summary>Places the hold, asking again with the same key when the ledger's outcome was unknown (the key makes the
+    /// retry answer the first result if it did commit), so a request without a key of its own does not leave its claims
+    /// pending on a passing storage error.</summary>
+    private async Task<LedgerResult> HoldWithRetriesAsync(StandingHoldRequest hold, CancellationToken ct)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await ledger.AdjustStandingHoldAsync(hold).ConfigureAwait(false);
+            }
+            catch (LedgerUnavailableException) when (attempt < 4)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(200 * attempt), ct).ConfigureAwait(false);
+            }
+        }
     }
 
     /// <summary>The contact id of an item: a contact id of the team, or the contact the person's identifiers resolve to; for
