@@ -45,6 +45,7 @@ var tables = {
   enrichment: 'enrichment'
   csvJobs: 'csvjobs'
   inbound: 'inbound'
+  tracking: 'tracking'
 }
 
 // The CSV jobs' containers: uploads (written by the customer through a user delegation SAS), results, working data;
@@ -312,6 +313,15 @@ resource app 'Microsoft.Web/sites@2025-03-01' = {
         {
           name: 'CREDITFUNCTIONS_CRM_URL'
           value: crmUrl
+        }
+        {
+          name: 'CREDITFUNCTIONS_TRACKING_TABLE'
+          value: tables.tracking
+        }
+        {
+          // The tracking-scan timer names its schedule by this setting (NCRONTAB, UTC): daily at 03:00.
+          name: 'CREDITFUNCTIONS_TRACKING_SCAN_SCHEDULE'
+          value: '0 0 3 * * *'
         }
         {
           name: 'CREDITFUNCTIONS_DEMO_SEED'

@@ -10,6 +10,7 @@ using CreditFunctions.Platform;
 using CreditFunctions.Prospects;
 using CreditFunctions.Research;
 using CreditFunctions.Usage;
+using CreditFunctions.Tracking;
 using CreditFunctions.Visitors;
 using CreditFunctions.Waterfall;
 
@@ -22,7 +23,7 @@ public static class CreditFunctionsApp
     /// <summary>
     /// Registers the app's services (no I/O here): the storage clients of <c>AzureWebJobsStorage</c>, the API's
     /// front door, teams and keys, the ledger (with the <c>plan-grants</c> timer's work), low-balance alerts, the
-    /// waterfall, lists, sequences and CRM exports, CSV jobs, forms, website visitors, the usage page, telemetry, and a start-up step that creates the app's tables, queues and containers. Settings are read from <paramref name="configuration"/>.
+    /// waterfall, lists, sequences and CRM exports, CSV jobs, forms, website visitors, contact tracking, the usage page, telemetry, and a start-up step that creates the app's tables, queues and containers. Settings are read from <paramref name="configuration"/>.
     /// </summary>
     public static IServiceCollection AddCreditFunctions(this IServiceCollection services, IConfiguration configuration)
     {
@@ -44,17 +45,19 @@ public static class CreditFunctionsApp
         services.AddForms(configuration);
         services.AddVisitors(configuration);
         services.AddUsagePage();
+        services.AddTracking(configuration);
         services.AddObservability(configuration);
         return services;
     }
 
-    /// <summary>The settings that name the queues of the app's queue triggers (<c>%Setting%</c>, which the host must
-    /// resolve), with the queue each names by default: a local run and the deployment set them.</summary>
+    /// <summary>The settings that name the queues of the app's queue triggers and the schedule of the tracking scan's timer
+    /// (<c>%Setting%</c>, which the host must resolve), with each one's default: a local run and the deployment set them.</summary>
     public static IReadOnlyDictionary<string, string> QueueSettingDefaults { get; } = new Dictionary<string, string>(StringComparer.Ordinal)
     {
         [AlertOptions.QueueSetting] = AlertOptions.DefaultQueue,
         [FormOptions.QueueSetting] = FormOptions.DefaultQueue,
         [VisitorOptions.QueueSetting] = VisitorOptions.DefaultQueue,
+        [TrackingOptions.ScheduleSetting] = TrackingOptions.DefaultSchedule,
     };
 
     // A local run keeps a generated secrets key next to Azurite's data, so stored team keys survive restarts.
@@ -73,8 +76,8 @@ public static class CreditFunctionsApp
 
     /// <summary>Creates the app's tables when the worker starts (before the first invocation).</summary>
     private sealed class StorageSetup(LedgerService ledger, ContactStore contacts, Azure.Storage.Queues.QueueServiceClient queues, AlertOptions alerts,
-        CsvJobStore csvJobs, CsvJobProcessor csvProcessor, FormStore forms, FormOptions formOptions, VisitorOptions visitors, ListExportService listExports)
-        : IHostedService
+        CsvJobStore csvJobs, CsvJobProcessor csvProcessor, FormStore forms, FormOptions formOptions, VisitorOptions visitors, ListExportService listExports,
+        TrackingStore tracking) : IHostedService
     {
         public async Task StartAsync(CancellationToken cancellationToken)
         {
@@ -87,6 +90,7 @@ public static class CreditFunctionsApp
             await forms.Table.CreateIfNotExistsAsync(cancellationToken).ConfigureAwait(false);
             await queues.GetQueueClient(formOptions.QueueName).CreateIfNotExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
             await queues.GetQueueClient(visitors.QueueName).CreateIfNotExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+            await tracking.Table.CreateIfNotExistsAsync(cancellationToken).ConfigureAwait(false);
         }
 
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;

@@ -46,6 +46,33 @@ internal static class AdminEndpoints
             return Results.NoContent();
         });
 
+        admin.MapGet("/clock", () => Json(new { now = vendors.Clock.GetUtcNow(), @fixed = vendors.Clock.Fixed is not null }));
+        admin.MapPut("/clock", async (HttpRequest request) =>
+        {
+            ClockBody? body;
+            try
+            {
+                body = await JsonSerializer.DeserializeAsync<ClockBody>(request.Body, SandboxJson.Options, request.HttpContext.RequestAborted);
+            }
+            catch (JsonException ex)
+            {
+                return BadRequest($"malformed clock: {ex.Message}");
+            }
+            if (body?.Now is not { } now)
+            {
+                return BadRequest("now is required");
+            }
+            vendors.Clock.Fixed = now;
+            return Json(new { now = vendors.Clock.GetUtcNow(), @fixed = true });
+        });
+        admin.MapDelete("/clock", () =>
+        {
+            vendors.Clock.Fixed = null;
+            return Results.NoContent();
+        });
+        admin.MapGet("/people/{id}/jobs", (string id) =>
+            people.FindById(id) is { } person ? Json(new { id, jobs = JobHistories.Of(people, person) }) : NotFound($"no person '{id}'"));
+
         admin.MapGet("/people", (int? skip, int? take) =>
         {
             var (s, t) = (Math.Max(0, skip ?? 0), Math.Clamp(take ?? 100, 1, TakeMax));
@@ -88,6 +115,8 @@ internal static class AdminEndpoints
             return Json(new { people = matches });
         });
     }
+
+    private sealed record ClockBody(DateTimeOffset? Now);
 
     private static List<string> List(string? csv) => [.. (csv ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
 

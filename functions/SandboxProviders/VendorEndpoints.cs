@@ -13,7 +13,12 @@ namespace SandboxProviders;
 internal static class VendorEndpoints
 {
     private sealed record Query(string? FirstName, string? LastName, string? Domain, string? CompanyName, string? LinkedInUrl, string? Email, string? Ip = null,
-        JsonArray? Contacts = null);
+        JsonArray? Contacts = null)
+    {
+        public IReadOnlyList<JsonObject>? Bulk { get; init; }
+
+        public DateOnly Today { get; init; }
+    }
 
     private delegate JsonObject Answer(string vendor, VendorSettings settings, PeopleDataSet people, Person? person, Query query, out int status);
 
@@ -50,6 +55,7 @@ internal static class VendorEndpoints
             return;
         }
 
+        query = query with { Today = DateOnly.FromDateTime(vendors.Clock.GetUtcNow().UtcDateTime) };
         var person = query.LinkedInUrl is not null ? people.FindByLinkedIn(query.LinkedInUrl) : null;
         person ??= people.FindByName(query.FirstName, query.LastName, query.Domain);
         person ??= query.Email is not null ? people.FindByEmail(query.Email) : null;
@@ -121,6 +127,7 @@ internal static class VendorEndpoints
             (VendorShape.Verifly, "POST", "verify") => (VeriflyBody, VeriflyVerify),
             (VendorShape.Sagewise, "POST", "v1/research") => (SagewiseBody, SagewiseResearch),
             (VendorShape.ReverseIp, "GET", "v1/ip") => (IpQuery, ReverseIpLookup),
+            (VendorShape.JobHistory, "POST", "v1/jobs/bulk") => (BulkBody, JobsBulk),
             _ => null,
         };
 
@@ -201,6 +208,22 @@ internal static class VendorEndpoints
             { Kind: "isp" } => new JsonObject { ["type"] = "isp", ["isp"] = "Sandbox Mobile Carrier" },
             { Kind: var kind } => new JsonObject { ["type"] = kind },
         };
+    }
+
+    private static async Task<Query?> BulkBody(HttpRequest request)
+    {
+        var body = await JsonNode.ParseAsync(request.Body, cancellationToken: request.HttpContext.RequestAborted);
+        if (body?["people"] is not JsonArray array || array.Count is 0 or > JobHistories.BulkMax || array.Any(p => p is not JsonObject))
+        {
+            return null;
+        }
+        return new Query(null, null, null, null, null, null) { Bulk = [.. array.Select(p => (JsonObject)p!)] };
+    }
+
+    private static JsonObject JobsBulk(string vendor, VendorSettings settings, PeopleDataSet people, Person? person, Query query, out int status)
+    {
+        status = 200;
+        return JobHistories.Answer(vendor, settings, people, query.Bulk!, query.Today);
     }
 
     private static async Task<Query?> VeriflyBody(HttpRequest request)

@@ -122,6 +122,7 @@ public sealed class VendorRegistry
     /// <summary>Back to the start: the initial vendors and settings, no calls recorded.</summary>
     public void Reset()
     {
+        Clock.Fixed = null;
         lock (_lock)
         {
             _vendors.Clear();
@@ -145,6 +146,11 @@ public sealed class VendorRegistry
     }
 
     internal DateTimeOffset Now => _time.GetUtcNow();
+
+    /// <summary>The sandbox clock job histories are answered by (real time until set).</summary>
+    public SandboxClock Clock => _clock ??= new SandboxClock(_time);
+
+    private SandboxClock? _clock;
 
     internal sealed class VendorState(string name, VendorSettings settings)
     {

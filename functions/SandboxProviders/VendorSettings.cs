@@ -40,6 +40,12 @@ public enum VendorShape
     /// with an <c>externalId</c>) upserts them by external id and answers <c>{"results":[{"externalId","id","created"}]}</c>;
     /// <c>GET /{vendor}/v1/contacts</c> answers <c>{"contacts":[…]}</c>, what it holds. 400 for a malformed batch.</summary>
     Crm,
+
+    /// <summary>Job histories in bulk: <c>POST /{vendor}/v1/jobs/bulk</c> with <c>{"people":[{"ref","linkedin_url" or
+    /// "first_name","last_name","company_domain" or "email"}]}</c> (1–100 people) answers <c>{"results":[{"ref","status":"ok",
+    /// "title","company":{"name","domain"},"since"}]}</c> or <c>"status":"no_match"</c> per person, as of the sandbox clock;
+    /// 400 for an empty or too large request.</summary>
+    JobHistory,
 }
 
 /// <summary>How long a vendor takes to answer.</summary>

@@ -11,6 +11,7 @@ var scenarios = new Dictionary<string, Func<string[], Task<int>>>(StringComparer
     ["soak"] = SoakBenchmark.RunAsync,
     ["csv"] = CsvBenchmark.RunAsync,
     ["inbound"] = InboundBenchmark.RunAsync,
+    ["tracking"] = TrackingBenchmark.RunAsync,
 };
 if (args.Length > 0 && args[0] == DurableBenchmark.WorkerScenario)
 {

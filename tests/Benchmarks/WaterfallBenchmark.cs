@@ -78,6 +78,8 @@ internal static class WaterfallBenchmark
         settings[SecretProtector.KeySetting] = Convert.ToBase64String(new byte[32]);
         settings["AzureFunctionsJobHost:extensions:durableTask:hubName"] = "wfbhub";
         settings["AzureWebJobs.plan-grants.Disabled"] = "true";
+        settings[Tracking.TrackingOptions.ScheduleSetting] = Tracking.TrackingOptions.DefaultSchedule;
+        settings["AzureWebJobs.tracking-scan.Disabled"] = "true";
         settings["Logging:LogLevel:Default"] = "Warning";
         settings["Logging:LogLevel:DevHost.Invocation.FunctionInvoker"] = "Warning";
 

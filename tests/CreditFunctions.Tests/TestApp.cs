@@ -57,6 +57,10 @@ internal sealed class TestApp : IAsyncDisposable
             ["CREDITFUNCTIONS_INBOUND_TABLE"] = AzuriteFixture.NewName("inbound"),
             ["CREDITFUNCTIONS_FORMS_QUEUE"] = AzuriteFixture.NewName("forms"),
             ["CREDITFUNCTIONS_VISITORS_QUEUE"] = AzuriteFixture.NewName("visitors"),
+            ["CREDITFUNCTIONS_TRACKING_TABLE"] = AzuriteFixture.NewName("tracking"),
+            // Scans start through the API in tests; the timer is off unless a test turns it on.
+            ["CREDITFUNCTIONS_TRACKING_SCAN_SCHEDULE"] = "0 0 3 * * *",
+            ["AzureWebJobs.tracking-scan.Disabled"] = "true",
             ["CREDITFUNCTIONS_SECRETS_KEY"] = Convert.ToBase64String(new byte[32]),
             // Tests that need vendors pass the URL of a sandbox they started; the others never call one.
             ["CREDITFUNCTIONS_SANDBOX_URL"] = "http://127.0.0.1:9",

@@ -58,6 +58,9 @@ public sealed class UsageApp : IAsyncDisposable
             ["CREDITFUNCTIONS_INBOUND_TABLE"] = AzuriteFixture.NewName("inbound"),
             ["CREDITFUNCTIONS_FORMS_QUEUE"] = AzuriteFixture.NewName("forms"),
             ["CREDITFUNCTIONS_VISITORS_QUEUE"] = AzuriteFixture.NewName("visitors"),
+            ["CREDITFUNCTIONS_TRACKING_TABLE"] = AzuriteFixture.NewName("tracking"),
+            ["CREDITFUNCTIONS_TRACKING_SCAN_SCHEDULE"] = "0 0 3 * * *",
+            ["AzureWebJobs.tracking-scan.Disabled"] = "true",
             ["CREDITFUNCTIONS_SECRETS_KEY"] = Convert.ToBase64String(new byte[32]),
             ["CREDITFUNCTIONS_SANDBOX_URL"] = "http://127.0.0.1:9",
             // Revocations must show at once in these tests: every request reads the key.

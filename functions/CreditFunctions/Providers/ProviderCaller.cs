@@ -235,8 +235,67 @@ public sealed class ProviderCaller : IAsyncDisposable
         _http.Dispose();
     }
 
+    /// <summary>
+    /// A bulk call: posts <paramref name="body"/> (built by the caller, e.g. up to 100 people) to the endpoint of
+    /// <paramref name="capability"/> of <paramref name="provider"/>, with the provider's auth, through the same pipeline as
+    /// single look-ups (timeouts, retries, circuit breaker, rate limit). Returns the 2xx answer's body.
+    /// </summary>
+    /// <exception cref="ArgumentException">The provider is unknown or does not offer the capability.</exception>
+    /// <exception cref="ProviderUnavailableException">No 2xx answer after retries, or no key.</exception>
+    public async Task<byte[]> PostBulkAsync(string provider, string capability, System.Text.Json.Nodes.JsonNode body, string? teamId, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        var resolved = Catalog.Resolve(provider) ?? throw new ArgumentException($"Unknown provider '{provider}'.", nameof(provider));
+        if (!resolved.Definition.Endpoints.TryGetValue(capability, out var endpoint))
+        {
+            throw new ArgumentException($"Provider '{provider}' does not offer '{capability}'.", nameof(capability));
+        }
+        var call = new Call(this, resolved, endpoint, new PersonInput(), resolved.DefaultKey, body);
+        if (resolved.Definition.Auth is not null && call.Key is null)
+        {
+            throw new ProviderUnavailableException($"No API key for '{provider}': the default key setting is not set.");
+        }
+        var pipeline = _pipelines.For(resolved, null);
+        var context = ResilienceContextPool.Shared.Get(cancellationToken);
+        Outcome<ProviderAnswer> result;
+        try
+        {
+            result = await pipeline.ExecuteOutcomeAsync(static async (context, call) =>
+            {
+                try
+                {
+                    return Outcome.FromResult(await call.SendAsync(context.CancellationToken).ConfigureAwait(false));
+                }
+                catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or IOException)
+                {
+                    return Outcome.FromException<ProviderAnswer>(ex);
+                }
+            }, context, call).ConfigureAwait(false);
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
+        cancellationToken.ThrowIfCancellationRequested();
+        if (result.Exception is { } failure)
+        {
+            throw new ProviderUnavailableException($"'{provider}' failed: {failure.GetType().Name}.");
+        }
+        var answer = result.Result!;
+        Statistics.Record(teamId, answer.StatusCode is >= 200 and < 300
+            ? new ProviderMiss(new ProviderProvenance(provider, capability, _time.GetUtcNow(), TimeSpan.Zero, call.Attempts))
+            : new ProviderFailed(new ProviderProvenance(provider, capability, _time.GetUtcNow(), TimeSpan.Zero, call.Attempts), ProviderErrorKind.ServerError, "bulk call failed"),
+            answer.StatusCode is >= 200 and < 300 ? endpoint.CostPerCall : 0);
+        if (answer.StatusCode is < 200 or >= 300 || answer.TooLarge)
+        {
+            throw new ProviderUnavailableException($"'{provider}' answered {answer.StatusCode}.");
+        }
+        return answer.Body;
+    }
+
     /// <summary>One lookup's request, sent once per attempt (a request message cannot be sent twice).</summary>
-    private sealed class Call(ProviderCaller owner, ResolvedProvider provider, ProviderEndpoint endpoint, PersonInput person, string? key)
+    private sealed class Call(ProviderCaller owner, ResolvedProvider provider, ProviderEndpoint endpoint, PersonInput person, string? key,
+        System.Text.Json.Nodes.JsonNode? bulkBody = null)
     {
         private int _attempts;
 
@@ -256,11 +315,24 @@ public sealed class ProviderCaller : IAsyncDisposable
         private HttpRequestMessage Build()
         {
             var baseUrl = provider.BaseAddress.AbsoluteUri.TrimEnd('/');
+            if (bulkBody is not null)
+            {
+                var bulk = new HttpRequestMessage(new HttpMethod(endpoint.Method), new Uri(baseUrl + endpoint.Path))
+                {
+                    Content = new StringContent(bulkBody.ToJsonString(), Encoding.UTF8, "application/json"),
+                };
+                return Authorize(bulk);
+            }
             var request = new HttpRequestMessage(new HttpMethod(endpoint.Method), new Uri(baseUrl + ProviderTemplates.RenderPathAndQuery(endpoint, person)));
             if (ProviderTemplates.RenderBody(endpoint, person) is { } body)
             {
                 request.Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json");
             }
+            return Authorize(request);
+        }
+
+        private HttpRequestMessage Authorize(HttpRequestMessage request)
+        {
             request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
             switch (provider.Definition.Auth)
             {
@@ -302,3 +374,6 @@ public sealed class ProviderCaller : IAsyncDisposable
         }
     }
 }
+
+/// <summary>A bulk provider call found no 2xx answer after its retries (or had no key): try again later.</summary>
+public sealed class ProviderUnavailableException(string message) : Exception(message);

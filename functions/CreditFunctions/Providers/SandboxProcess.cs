@@ -54,6 +54,7 @@ public sealed partial class SandboxProcess : IAsyncDisposable
         ["CREDITFUNCTIONS_SAGEWISE_KEY"] = "sandbox-sagewise-key",
         ["CREDITFUNCTIONS_IPSCOPE_KEY"] = "sandbox-ipscope-key",
         ["CREDITFUNCTIONS_CRM_KEY"] = "sandbox-pipewell-key",
+        ["CREDITFUNCTIONS_JOBPULSE_KEY"] = "sandbox-jobpulse-key",
     };
 
     /// <summary>Where the sandbox listens, e.g. <c>http://127.0.0.1:54321/</c>.</summary>

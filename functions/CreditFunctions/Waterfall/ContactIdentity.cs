@@ -118,6 +118,10 @@ public sealed class ContactIdentity(ContactStore contacts)
         return domain is { Length: > 0 and <= 253 } && !domain.Any(c => c is '/' or '\\' or '#' or '?' or '|' || char.IsControl(c)) ? domain : null;
     }
 
+    /// <summary>The index row linking <paramref name="identifier"/> to <paramref name="personId"/>, for a caller that inserts
+    /// it in a transaction with other rows of the team (an insert, like <see cref="LinkAsync"/>).</summary>
+    public static TableEntity LinkRow(string teamId, string personId, string identifier) => new(teamId, RowKey(identifier)) { ["PersonId"] = personId };
+
     /// <summary>The identifier of a found value: an email (<c>em:</c>) or a phone number (<c>ph:</c>).</summary>
     public static string? ForFound(string data, string value) =>
         data == WaterfallData.Email ? Email(value) is { } em ? "em:" + em : null : Phone(value) is { } ph ? "ph:" + ph : null;

@@ -37,10 +37,10 @@ public sealed class ProviderDefinitionTests
     {
         var catalog = ProviderCatalog.Load(SandboxSettings);
 
-        Assert.Equal(["leadmine", "mailscout", "dialbase", "verifly", "sagewise", "ipscope"], catalog.Definitions.Select(d => d.Name));
+        Assert.Equal(["leadmine", "mailscout", "dialbase", "verifly", "sagewise", "ipscope", "jobpulse"], catalog.Definitions.Select(d => d.Name));
         Assert.Equal(["leadmine", "mailscout"], catalog.WithCapability(ProviderCapabilities.Email).Select(d => d.Name));
         Assert.Equal(["dialbase"], catalog.WithCapability(ProviderCapabilities.Mobile).Select(d => d.Name));
-        Assert.Equal(["dialbase"], catalog.WithCapability(ProviderCapabilities.Job).Select(d => d.Name));
+        Assert.Equal(["dialbase", "jobpulse"], catalog.WithCapability(ProviderCapabilities.Job).Select(d => d.Name));
         Assert.Equal(["verifly"], catalog.WithCapability(ProviderCapabilities.EmailVerification).Select(d => d.Name));
         Assert.Equal(["sagewise"], catalog.WithCapability(ProviderCapabilities.Research).Select(d => d.Name));
         Assert.Equal(["ipscope"], catalog.WithCapability(ProviderCapabilities.ReverseIp).Select(d => d.Name));
@@ -58,7 +58,7 @@ public sealed class ProviderDefinitionTests
 
         Assert.Same(provider.GetRequiredService<ProviderCatalog>(), caller.Catalog);
         Assert.Same(provider.GetRequiredService<ProviderStatistics>(), caller.Statistics);
-        Assert.Equal(6, caller.Catalog.Definitions.Count);
+        Assert.Equal(7, caller.Catalog.Definitions.Count);
     }
 
     [Fact]

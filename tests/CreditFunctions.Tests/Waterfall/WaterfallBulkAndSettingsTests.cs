@@ -122,7 +122,7 @@ public sealed class WaterfallBulkAndSettingsTests(AzuriteFixture azurite, Sandbo
 
         var providers = (await JsonAsync(await ctx.App.GetAsync("/api/v1/enrichment/providers", ctx.Key))).GetProperty("providers");
 
-        Assert.Equal(["dialbase", "ipscope", "leadmine", "mailscout", "sagewise", "verifly"], providers.EnumerateArray().Select(p => p.GetProperty("name").GetString()).Order());
+        Assert.Equal(["dialbase", "ipscope", "jobpulse", "leadmine", "mailscout", "sagewise", "verifly"], providers.EnumerateArray().Select(p => p.GetProperty("name").GetString()).Order());
         var leadmine = providers.EnumerateArray().Single(p => p.GetProperty("name").GetString() == "leadmine");
         Assert.True(leadmine.GetProperty("statistics").GetProperty("attempts").GetInt64() >= 1);
     }
