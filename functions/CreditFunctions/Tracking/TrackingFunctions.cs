@@ -40,8 +40,12 @@ public sealed class TrackingFunctions(TrackingService tracking, TrackingScanner 
             {
                 return problem;
             }
+            if (body?.MaxCredits is { } max && max < Credits.Zero)
+            {
+                return Problems.Validation("maxCredits", "Must be 0 or more.");
+            }
             var (items, invalid) = Validate(body?.Contacts);
-            return invalid ?? await TrackItemsAsync(caller.TeamId, caller.UserId, items, key, ct);
+            return invalid ?? await TrackItemsAsync(caller.TeamId, caller.UserId, items, key, ct, body?.MaxCredits);
         });
 
     /// <summary>Validates contacts (each a <c>contactId</c> or a <c>person</c>), naming the field of each error.</summary>
@@ -86,11 +90,17 @@ public sealed class TrackingFunctions(TrackingService tracking, TrackingScanner 
     }
 
     /// <summary>Tracks validated items and answers as the API does (200, 402, 404, 409).</summary>
-    internal async Task<IResult> TrackItemsAsync(string teamId, string userId, List<TrackItem> items, string? key, CancellationToken ct)
+    internal async Task<IResult> TrackItemsAsync(string teamId, string userId, List<TrackItem> items, string? key, CancellationToken ct,
+        Credits? maxCredits = null)
     {
         try
         {
-            return Results.Ok(await tracking.TrackAsync(teamId, userId, items, key, ct));
+            return Results.Ok(await tracking.TrackAsync(teamId, userId, items, key, ct, maxCredits));
+        }
+        catch (TrackRefusedException refused) when (refused.Problem == "quote-exceeds-max-credits")
+        {
+            return Problems.Create(StatusCodes.Status409Conflict, refused.Problem, "The request could hold more than maxCredits.", refused.Message,
+                new Dictionary<string, object?> { ["creditType"] = "tracking", ["over"] = refused.Missing });
         }
         catch (TrackRefusedException refused)
         {
@@ -350,7 +360,7 @@ public sealed class TrackingFunctions(TrackingService tracking, TrackingScanner 
 
     internal sealed record ContactBody(string? ContactId, PersonInput? Person);
 
-    private sealed record TrackBody(IReadOnlyList<ContactBody?>? Contacts);
+    private sealed record TrackBody(IReadOnlyList<ContactBody?>? Contacts, Credits? MaxCredits = null);
 
     private sealed record UntrackBody(IReadOnlyList<string>? ContactIds, UntrackFilter? Filter);
 

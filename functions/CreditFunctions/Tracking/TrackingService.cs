@@ -78,10 +78,11 @@ public sealed class TrackingService(TrackingStore store, ContactStore contacts, 
     public async Task<decimal> HeldAsync(string teamId, CancellationToken ct) => (await ledger.GetStandingHoldAsync(teamId, Action, ct).ConfigureAwait(false)).Value;
 
     /// <summary>Tracks <paramref name="items"/> (validated by the caller), all or nothing (see the class remarks).</summary>
-    /// <exception cref="TrackRefusedException">The balance (or the member's limit) cannot hold the new contacts.</exception>
+    /// <exception cref="TrackRefusedException">The balance (or the member's limit, or <paramref name="maxCredits"/>) cannot hold the new contacts.</exception>
     /// <exception cref="UnknownContactException">A contact id is not the team's.</exception>
     /// <exception cref="IdempotencyKeyReusedException">The key was used for other contacts.</exception>
-    public async Task<TrackResult> TrackAsync(string teamId, string userId, IReadOnlyList<TrackItem> items, string? idempotencyKey, CancellationToken ct)
+    public async Task<TrackResult> TrackAsync(string teamId, string userId, IReadOnlyList<TrackItem> items, string? idempotencyKey, CancellationToken ct,
+        Credits? maxCredits = null)
     {
         var ids = new string[items.Count];
         var people = new PersonInput?[items.Count];
@@ -114,6 +115,15 @@ public sealed class TrackingService(TrackingStore store, ContactStore contacts, 
         await store.RememberTeamAsync(teamId, ct).ConfigureAwait(false);
 
         var claimed = await ClaimAsync(teamId, key, distinct, ct).ConfigureAwait(false);
+        if (maxCredits is { } max && claimed.Count > max.Value)
+        {
+            // A job never spends more than its maxCredits: nothing is held, the claims are let go.
+            await ReleaseClaimsAsync(claimed, ct).ConfigureAwait(false);
+            await store.Table.DeleteEntityAsync(teamId, "r|" + TrackingStore.Hash(key), ETag.All, ct).ConfigureAwait(false);
+            throw new TrackRefusedException("quote-exceeds-max-credits",
+                $"Tracking {claimed.Count} more contacts holds {claimed.Count} tracking credits, above the request's maxCredits ({max}). Nothing was held.",
+                claimed.Count - max.Value);
+        }
         if (claimed.Count > 0)
         {
             var hold = new StandingHoldRequest(teamId, userId, Feature, Action, Credits.FromDecimal(claimed.Count), "tracking:track:" + TrackingStore.Hash(teamId + "|" + key))

@@ -152,6 +152,33 @@ public sealed class TrackingTests(AzuriteFixture azurite, SandboxVendors sandbox
     }
 
     [Fact]
+    public async Task A_track_request_that_would_hold_more_than_its_max_credits_is_409_and_holds_nothing_while_already_tracked_ones_count_nothing()
+    {
+        await using var ctx = await StartAsync();
+        var people = Known(3);
+        await ctx.PostAsync("/api/v1/tracking/contacts", Contacts(people.Take(1)));
+
+        using var over = await ctx.PostAsync("/api/v1/tracking/contacts", new
+        {
+            contacts = people.Select(p => new { person = SandboxVendors.Input(p) }), maxCredits = 1,
+        });
+        using var negative = await ctx.PostAsync("/api/v1/tracking/contacts", new { contacts = people.Select(p => new { person = SandboxVendors.Input(p) }), maxCredits = -1 });
+        Assert.Equal(HttpStatusCode.Conflict, over.StatusCode);
+        Assert.Equal(1m, (await JsonAsync(over)).GetProperty("over").GetDecimal());
+        Assert.Equal(HttpStatusCode.BadRequest, negative.StatusCode);
+        Assert.Equal((9m, 1m), await TrackingBalanceAsync(ctx));
+
+        // Two new contacts within maxCredits 2: the one tracked already costs nothing.
+        var within = await JsonAsync(await ctx.PostAsync("/api/v1/tracking/contacts", new
+        {
+            contacts = people.Select(p => new { person = SandboxVendors.Input(p) }), maxCredits = 2,
+        }));
+        Assert.Equal((2, 1), (within.GetProperty("tracked").GetInt32(), within.GetProperty("alreadyTracked").GetInt32()));
+        Assert.Equal((7m, 3m), await TrackingBalanceAsync(ctx));
+        await AssertVerifiedAsync(ctx);
+    }
+
+    [Fact]
     public async Task Racing_track_requests_of_one_contact_hold_one_credit_and_the_same_key_answers_the_first_result()
     {
         await using var ctx = await StartAsync();
