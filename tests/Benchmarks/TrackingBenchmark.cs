@@ -37,6 +37,9 @@ internal static class TrackingBenchmark
     {
         var large = args.SkipWhile(a => a != "--contacts").Skip(1).Select(a => int.Parse(a, CultureInfo.InvariantCulture)).FirstOrDefault(LargeContacts);
         await using var azurite = await BenchmarkOutput.StartAzuriteAsync(args);
+        // What bounds the scan: the storage requests it sends per contact and the emulator's CPU they cost.
+        using var requests = new StorageRequestCounter(azurite.BlobPort, azurite.QueuePort, azurite.TablePort);
+        await using var monitor = AzuriteMonitor.Start(azurite.QueuePort);
         var quiet = SandboxConfig.Default.Quiet();
         var sandboxConfig = quiet with
         {
@@ -85,7 +88,8 @@ internal static class TrackingBenchmark
             var history = new TableServiceClient(azurite.ConnectionString).GetTableClient(hub + "History");
             var people = sandbox.People.People;
 
-            async Task<(TimeSpan Track, TimeSpan Scan, int HistoryMax, ScanTotals Totals, int Expected)> RunTeamAsync(string team, IReadOnlyList<Person> tracked)
+            async Task<(TimeSpan Track, TimeSpan Scan, int HistoryMax, ScanTotals Totals, int Expected, double RequestsPerContact, double AzuriteMsPerContact)> RunTeamAsync(
+                string team, IReadOnlyList<Person> tracked)
             {
                 var created = await teams.CreateAsync(team, "ada", "bench", CancellationToken.None);
                 await ledger.GrantAsync(new GrantRequest(team, "ops", "tracking", Credits.FromDecimal(tracked.Count), GrantKind.TopUp, "bench-t-" + team));
@@ -103,6 +107,8 @@ internal static class TrackingBenchmark
                 Console.WriteLine($"  {team}: tracked {tracked.Count:N0} in {track.TotalSeconds:0.0} s");
 
                 clock.Restart();
+                requests.Take();
+                var cpuBefore = monitor.CpuNow();
                 (await http.PostAsJsonAsync("/api/v1/tracking/scans", new { })).EnsureSuccessStatusCode();
                 var instance = TrackingScans.InstanceId(team, DateTimeOffset.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture));
                 var day = instance[(instance.LastIndexOf(':') + 1)..];
@@ -123,11 +129,16 @@ internal static class TrackingBenchmark
                     await Task.Delay(500);
                 }
                 var scan = clock.Elapsed;
+                var scanRequests = requests.Take();
+                var azuriteMs = monitor.CpuNow().AzuriteMs - cpuBefore.AzuriteMs;
+                Console.WriteLine($"  {team}: storage requests per contact scanned: " + string.Join(", ", scanRequests.OrderByDescending(c => c.Value)
+                    .Select(c => string.Create(CultureInfo.InvariantCulture, $"{c.Key} {(double)c.Value / tracked.Count:0.00}")))
+                    + string.Create(CultureInfo.InvariantCulture, $"; the emulator's CPU {azuriteMs / tracked.Count:0.00} ms per contact ({azuriteMs / 1000 / scan.TotalSeconds:0.00} cores)"));
                 historyMax = Math.Max(historyMax, await HistoryEventsAsync(history, instance));
                 var totals = state.GetProperty("totals").Deserialize<ScanTotals>(s_web)!;
                 var expected = tracked.Count(p => JobHistories.Of(sandbox.People, p)[1].Since <= ClockAt);
                 Console.WriteLine($"  {team}: scanned in {scan.TotalSeconds:0.0} s: {totals}; history at most {historyMax} events per generation");
-                return (track, scan, historyMax, totals, expected);
+                return (track, scan, historyMax, totals, expected, (double)scanRequests.Values.Sum() / tracked.Count, azuriteMs / tracked.Count);
             }
 
             var small = await RunTeamAsync("trsmall", people.Take(SmallContacts).ToList());
@@ -177,6 +188,8 @@ internal static class TrackingBenchmark
                 ($"history_events_{large / 1000}k", $"largest history of one scan generation, {large:N0} contacts (events)", big.HistoryMax),
                 ("small_scan_contacts_per_s", $"full scan of {SmallContacts:N0} contacts (per s)", SmallContacts / small.Scan.TotalSeconds),
                 ("ledger_verified", "ledger verify of the large team (1 = ok)", verified ? 1 : 0),
+                ("scan_storage_requests_per_contact", "storage requests the scan sent per contact, large team", big.RequestsPerContact),
+                ("scan_azurite_cpu_ms_per_contact", "the emulator's CPU per contact scanned, large team (ms)", big.AzuriteMsPerContact),
             ]);
             return 0;
         }
