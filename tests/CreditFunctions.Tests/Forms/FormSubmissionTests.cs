@@ -106,6 +106,43 @@ public sealed class FormSubmissionTests(AzuriteFixture azurite, SandboxVendors s
     }
 
     [Fact]
+    public async Task A_submission_whose_webhook_keeps_failing_goes_to_the_poison_queue_with_its_outcome_kept_and_charged_once()
+    {
+        var inbox = new Uri(sandbox.Server.BaseAddress, "_webhooks/form-poison-" + Guid.NewGuid().ToString("N")[..8]);
+        var queue = CreditFunctions.TestSupport.AzuriteFixture.NewName("forms");
+        await using var ctx = await StartAsync(azurite, sandbox, email: 10, settings: new Dictionary<string, string?>
+        {
+            [EgressGuard.AllowSetting] = sandbox.Server.BaseAddress.GetLeftPart(UriPartial.Authority),
+            ["CREDITFUNCTIONS_FORMS_QUEUE"] = queue,
+            ["AzureFunctionsJobHost__extensions__queues__visibilityTimeout"] = "00:00:00.200",
+            ["AzureFunctionsJobHost__extensions__queues__maxDequeueCount"] = "3",
+        });
+        using (var http = new HttpClient())
+        {
+            (await http.PutAsync(inbox + "?failNext=10", null, Ct)).EnsureSuccessStatusCode();
+        }
+        var (formId, secret) = await CreateFormAsync(ctx, webhookUrl: inbox.ToString());
+
+        using var accepted = await SubmitAsync(ctx, formId, secret, Submission("sub-poison", Known(skip: 2)));
+
+        Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
+        var poison = new Azure.Storage.Queues.QueueClient(azurite.ConnectionString, queue + "-poison");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (!(await poison.ExistsAsync(Ct)).Value || (await poison.PeekMessagesAsync(cancellationToken: Ct)).Value.Length == 0)
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), "the submission never reached the poison queue");
+            await Task.Delay(200, Ct);
+        }
+        // Nothing lost: the outcome was decided and charged on the first delivery; each redelivery only retried the webhook.
+        var outcome = Assert.Single((await ListAsync(ctx, formId)).EnumerateArray());
+        Assert.Equal("enriched", outcome.GetProperty("status").GetString());
+        Assert.Equal(9m, await ctx.AvailableAsync("email"));
+        using var check = new HttpClient();
+        Assert.Equal(3, JsonDocument.Parse(await check.GetStringAsync(inbox, Ct)).RootElement.GetProperty("deliveries").GetArrayLength());
+        Assert.True((await ctx.Ledger.VerifyAsync(ctx.TeamId, Ct)).Ok);
+    }
+
+    [Fact]
     public async Task A_known_contact_is_matched_at_no_cost_and_no_vendor_is_asked()
     {
         await using var ctx = await StartAsync(azurite, sandbox, email: 10);
