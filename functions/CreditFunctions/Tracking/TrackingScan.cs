@@ -6,6 +6,8 @@ using Azure.Data.Tables;
 using CreditFunctions.Ledger;
 using CreditFunctions.Providers;
 using CreditFunctions.Waterfall;
+using Polly;
+using Polly.Retry;
 
 namespace CreditFunctions.Tracking;
 
@@ -318,8 +320,18 @@ public sealed partial class TrackingScanner(TrackingStore store, ContactStore co
         }
     }
 
-    /// <summary>Posts the event to the team's webhook (signed, egress-guarded), once it is settled; a failed delivery is
-    /// logged and left for the events route.</summary>
+    /// <summary>How a failing receiver is asked again: 3 more times, 0.5 s, 1 s and 2 s apart (with jitter); receivers
+    /// dedupe by the delivery id.</summary>
+    private static readonly ResiliencePipeline s_webhookRetry = new ResiliencePipelineBuilder()
+        .AddRetry(new RetryStrategyOptions
+        {
+            ShouldHandle = new PredicateBuilder().Handle<HttpRequestException>(), MaxRetryAttempts = 3,
+            BackoffType = DelayBackoffType.Exponential, Delay = TimeSpan.FromMilliseconds(500), UseJitter = true,
+        })
+        .Build();
+
+    /// <summary>Posts the event to the team's webhook (signed, egress-guarded), once it is settled, asking a failing
+    /// receiver again (<see cref="s_webhookRetry"/>); a delivery that still fails is logged and left for the events route.</summary>
     public async Task NotifyAsync(string teamId, TrackingSettingsRow settings, JobChangeRow change, CancellationToken ct)
     {
         if (settings.WebhookUrl is not { Length: > 0 } url || change.Notified)
@@ -329,7 +341,8 @@ public sealed partial class TrackingScanner(TrackingStore store, ContactStore co
         var body = JsonSerializer.Serialize(new { type = "job_change", teamId, @event = TrackingView.Event(change) }, s_json);
         try
         {
-            var sent = await webhooks.SendAsync(teamId, url, body, "jobchange:" + change.EventId, ct).ConfigureAwait(false);
+            var sent = await s_webhookRetry.ExecuteAsync(async token => await webhooks.SendAsync(teamId, url, body, "jobchange:" + change.EventId, token)
+                .ConfigureAwait(false), ct).ConfigureAwait(false);
             if (sent.Delivered)
             {
                 change.Notified = true;

@@ -243,6 +243,30 @@ public sealed class TrackingTests(AzuriteFixture azurite, SandboxVendors sandbox
     }
 
     [Fact]
+    public async Task A_failing_webhook_receiver_is_asked_again_until_it_takes_the_job_change()
+    {
+        await using var ctx = await StartAsync();
+        var person = Known(1, skip: 5)[0];
+        var box = "tracking-retry-" + Guid.NewGuid().ToString("N")[..8];
+        using var sandboxClient = new HttpClient { BaseAddress = sandbox.Server.BaseAddress };
+        (await sandboxClient.PutAsync($"_webhooks/{box}?failNext=2", null, Ct)).EnsureSuccessStatusCode();
+        using (var settings = await ctx.SendAsync(HttpMethod.Put, "/api/v1/tracking/settings", new { webhookUrl = new Uri(sandbox.Server.BaseAddress, "_webhooks/" + box).ToString() }))
+        {
+            Assert.Equal(HttpStatusCode.OK, settings.StatusCode);
+        }
+        await ctx.PostAsync("/api/v1/tracking/contacts", Contacts([person]));
+        MoveSandboxClockPastFirstChange([person]);
+
+        var totals = await ScanAsync(ctx);
+
+        Assert.Equal(1, totals.GetProperty("charged").GetInt32());
+        var deliveries = (await sandboxClient.GetFromJsonAsync<JsonElement>($"_webhooks/{box}", Ct)).GetProperty("deliveries").EnumerateArray().ToList();
+        // Newest first: two refusals, then the delivery the receiver took, all of the same event.
+        Assert.Equal([200, 500, 500], deliveries.Select(d => d.GetProperty("answered").GetInt32()));
+        Assert.Single(deliveries.Select(d => d.GetProperty("body").GetString()).Distinct());
+    }
+
+    [Fact]
     public async Task A_job_change_the_team_already_owns_is_free()
     {
         await using var ctx = await StartAsync();
