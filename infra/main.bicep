@@ -49,12 +49,13 @@ var tables = {
 }
 
 // The CSV jobs' containers: uploads (written by the customer through a user delegation SAS), results, working data;
-// and the list exports' files (read through a user delegation SAS).
+// the list exports' files (read through a user delegation SAS) and tracking files (uploaded like CSV jobs').
 var csvContainers = [
   'csv-uploads'
   'csv-results'
   'csv-work'
   'list-exports'
+  'tracking-uploads'
 ]
 
 // Built-in role definitions.

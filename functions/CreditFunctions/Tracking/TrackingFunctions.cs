@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using CreditFunctions.Api;
+using CreditFunctions.Hosting;
 using CreditFunctions.Ledger;
 using CreditFunctions.Platform;
 using CreditFunctions.Providers;
@@ -19,8 +20,13 @@ namespace CreditFunctions.Tracking;
 /// and events (<c>GET events?from&amp;to</c>, <c>POST events/{id}/buy</c>).
 /// </summary>
 public sealed class TrackingFunctions(TrackingService tracking, TrackingScanner scanner, TrackingStore store, TrackingScans scans, EgressGuard guard,
-    ApiGate gate)
+    ApiGate gate, Azure.Storage.Blobs.BlobServiceClient blobs, TimeProvider clock)
 {
+    /// <summary>The container of tracking files uploaded through a SAS (<c>tracking-uploads/{team}/{id}.csv</c>).</summary>
+    public const string UploadContainer = "tracking-uploads";
+
+    /// <summary>How long an upload URL takes writes.</summary>
+    public static readonly TimeSpan UploadUrlLifetime = TimeSpan.FromHours(1);
     private static readonly JsonSerializerOptions s_json = new(JsonSerializerDefaults.Web) { UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow };
 
     /// <summary>The most a track request's body may hold: 10,000 contacts of a few hundred bytes.</summary>
@@ -122,6 +128,9 @@ public sealed class TrackingFunctions(TrackingService tracking, TrackingScanner 
     /// <summary><c>POST /api/v1/tracking/uploads</c>: a CSV file of contacts (the body, up to the CSV jobs' direct-upload
     /// limit) read by the CSV jobs' scanner and mapping (encoding, delimiter, header aliases, limits), each row a person;
     /// then tracked like a <c>POST contacts</c> of its rows, all or nothing. A row that names no one is a 400 naming it.</summary>
+    /// With <c>Content-Type: application/json</c> (an empty object) it answers 201 with an upload instead, the way of a CSV
+    /// job: <c>upload.url</c>, a write-only SAS of <c>tracking-uploads/{team}/{id}.csv</c> for an hour, and <c>trackUrl</c>,
+    /// which tracks the uploaded file's rows the same way.
     [Function("tracking-upload")]
     public Task<IActionResult> UploadAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/tracking/uploads")] HttpRequest request, CancellationToken ct) =>
         gate.RunAsync(request, async caller =>
@@ -130,6 +139,22 @@ public sealed class TrackingFunctions(TrackingService tracking, TrackingScanner 
             if (keyProblem is not null)
             {
                 return keyProblem;
+            }
+            if (request.ContentType?.StartsWith("application/json", StringComparison.OrdinalIgnoreCase) == true)
+            {
+                var id = "tu_" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(12));
+                var container = blobs.GetBlobContainerClient(UploadContainer);
+                await container.CreateIfNotExistsAsync(cancellationToken: ct);
+                // The team's record of the upload: another team's id is a 404, not an upload still to come.
+                await store.Table.AddEntityAsync(new Azure.Data.Tables.TableEntity(caller.TeamId, "u|" + id) { ["CreatedBy"] = caller.UserId }, ct);
+                var now = clock.GetUtcNow();
+                var url = await BlobSas.ForBlobAsync(blobs, container.GetBlobClient($"{caller.TeamId}/{id}.csv"),
+                    Azure.Storage.Sas.BlobSasPermissions.Create | Azure.Storage.Sas.BlobSasPermissions.Write, now, now + UploadUrlLifetime, ct);
+                return Results.Json(new
+                {
+                    id, upload = new { url, expiresAt = now + UploadUrlLifetime, headers = new Dictionary<string, string> { ["x-ms-blob-type"] = "BlockBlob" } },
+                    trackUrl = $"{request.Scheme}://{request.Host}{request.PathBase}/api/v1/tracking/uploads/{id}/track",
+                }, statusCode: StatusCodes.Status201Created);
             }
             var (bytes, tooLarge) = await RequestBody.ReadAsync(request, CsvJobs.CsvLimits.DirectUploadBytesMax, ct);
             if (tooLarge is not null)
@@ -146,6 +171,48 @@ public sealed class TrackingFunctions(TrackingService tracking, TrackingScanner 
                 return Problems.Validation(bad.Limit, bad.Message);
             }
             return await TrackItemsAsync(caller.TeamId, caller.UserId, items, key, ct);
+        });
+
+    /// <summary><c>POST /api/v1/tracking/uploads/{id}/track</c>: tracks the rows of a file uploaded through the upload's
+    /// SAS, with the same parser, limits and answers as a direct upload. Tracking the same upload again answers its first
+    /// result (the upload is its idempotency key). 404 for another team's upload, 409 <c>upload-missing</c> before the file.</summary>
+    [Function("tracking-upload-track")]
+    public Task<IActionResult> TrackUploadAsync(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/tracking/uploads/{id}/track")] HttpRequest request, string id, CancellationToken ct) =>
+        gate.RunAsync(request, async caller =>
+        {
+            if (id is not { Length: 27 } || !id.StartsWith("tu_", StringComparison.Ordinal) || !id[3..].All(char.IsAsciiHexDigitLower)
+                || await store.Table.GetEntityOrNullAsync<Azure.Data.Tables.TableEntity>(caller.TeamId, "u|" + id, ct) is null)
+            {
+                return Problems.NotFound($"No tracking upload '{id}' in this team.");
+            }
+            var blob = blobs.GetBlobContainerClient(UploadContainer).GetBlobClient($"{caller.TeamId}/{id}.csv");
+            byte[] bytes;
+            try
+            {
+                var properties = await blob.GetPropertiesAsync(cancellationToken: ct);
+                if (properties.Value.ContentLength > CsvJobs.CsvLimits.DirectUploadBytesMax)
+                {
+                    return Problems.Validation("file",
+                        $"The file has {properties.Value.ContentLength:N0} bytes; a tracking file of at most {TrackingService.ContactsPerRequestMax:N0} rows fits in {CsvJobs.CsvLimits.DirectUploadBytesMax:N0}.");
+                }
+                bytes = (await blob.DownloadContentAsync(ct)).Value.Content.ToArray();
+            }
+            catch (Azure.RequestFailedException ex) when (ex.Status == 404)
+            {
+                return Problems.Create(StatusCodes.Status409Conflict, "upload-missing", "Nothing was uploaded yet.",
+                    "PUT the file to the upload's URL first; nothing was tracked.");
+            }
+            List<TrackItem> items;
+            try
+            {
+                items = await ReadCsvAsync(bytes, ct);
+            }
+            catch (CsvJobs.CsvFileException bad)
+            {
+                return Problems.Validation(bad.Limit, bad.Message);
+            }
+            return await TrackItemsAsync(caller.TeamId, caller.UserId, items, "upload:" + id, ct);
         });
 
     private static async Task<List<TrackItem>> ReadCsvAsync(byte[] bytes, CancellationToken ct)

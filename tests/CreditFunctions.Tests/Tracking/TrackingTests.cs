@@ -395,6 +395,38 @@ public sealed class TrackingTests(AzuriteFixture azurite, SandboxVendors sandbox
         Assert.Equal((7m, 3m), await TrackingBalanceAsync(ctx));
     }
 
+    [Fact]
+    public async Task A_csv_file_uploaded_through_its_sas_like_a_csv_job_is_tracked_once_and_another_teams_upload_is_404()
+    {
+        await using var ctx = await StartAsync();
+        var people = Known(2, skip: 7);
+        var csv = "First Name,Last Name,Website,LinkedIn\n" + string.Concat(people.Select(p => $"{p.FirstName},{p.LastName},{p.CompanyDomain},{p.LinkedInUrl}\n"));
+        using var created = await ctx.App.SendAsync(HttpMethod.Post, "/api/v1/tracking/uploads", ctx.Key, JsonContent.Create(new { }));
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        var upload = await JsonAsync(created);
+        var trackUrl = new Uri(upload.GetProperty("trackUrl").GetString()!).PathAndQuery;
+
+        using var early = await ctx.App.SendAsync(HttpMethod.Post, trackUrl, ctx.Key);
+        Assert.Equal(HttpStatusCode.Conflict, early.StatusCode);
+        using (var http = new HttpClient())
+        {
+            using var put = new HttpRequestMessage(HttpMethod.Put, upload.GetProperty("upload").GetProperty("url").GetString()) { Content = new StringContent(csv) };
+            put.Headers.Add("x-ms-blob-type", "BlockBlob");
+            Assert.Equal(HttpStatusCode.Created, (await http.SendAsync(put, Ct)).StatusCode);
+        }
+        var (_, otherKey) = await ctx.App.NewTeamAsync("zoe");
+
+        var tracked = await JsonAsync(await ctx.App.SendAsync(HttpMethod.Post, trackUrl, ctx.Key));
+        var again = await JsonAsync(await ctx.App.SendAsync(HttpMethod.Post, trackUrl, ctx.Key));
+        using var foreign = await ctx.App.SendAsync(HttpMethod.Post, trackUrl, otherKey.Key);
+
+        Assert.Equal(2, tracked.GetProperty("tracked").GetInt32());
+        Assert.Equal(tracked.GetRawText(), again.GetRawText());
+        Assert.Equal(HttpStatusCode.NotFound, foreign.StatusCode);
+        Assert.Equal((8m, 2m), await TrackingBalanceAsync(ctx));
+        await AssertVerifiedAsync(ctx);
+    }
+
     [Theory]
     [InlineData("{}", "contacts")]
     [InlineData("{\"contacts\":[]}", "contacts")]
