@@ -38,33 +38,10 @@ internal sealed class TestApp : IAsyncDisposable
         Action<IServiceCollection>? configureServices = null)
     {
         tableName ??= AzuriteFixture.NewName("teams");
-        var all = new Dictionary<string, string?>
-        {
-            ["AzureWebJobsStorage"] = azurite.ConnectionString,
-            [AuthOptions.TableSetting] = tableName,
-            ["CREDITFUNCTIONS_LEDGER_TABLE"] = ledgerTable ?? AzuriteFixture.NewName("ledger"),
-            [AuthOptions.DemoSeedSetting] = seedDemoTeam ? "true" : "false",
-            ["Logging:LogLevel:Default"] = "Warning",
-            ["Logging:Console:LogLevel:Default"] = "None",
-            ["AzureFunctionsJobHost__extensions__durableTask__hubName"] = AzuriteFixture.NewName("hub"),
-            ["AzureWebJobs.plan-grants.Disabled"] = "true",
-            // The upload trigger polls a container every app shares: only the CSV tests turn it on, each under a host id of its own.
-            ["AzureWebJobs.csv-upload.Disabled"] = "true",
-            ["AzureFunctionsWebHost:hostid"] = AzuriteFixture.NewName("host"),
-            ["CREDITFUNCTIONS_CSVJOBS_TABLE"] = AzuriteFixture.NewName("csvjobs"),
-            ["CREDITFUNCTIONS_ENRICHMENT_TABLE"] = AzuriteFixture.NewName("enrich"),
-            ["CREDITFUNCTIONS_ALERTS_QUEUE"] = AzuriteFixture.NewName("alerts"),
-            ["CREDITFUNCTIONS_INBOUND_TABLE"] = AzuriteFixture.NewName("inbound"),
-            ["CREDITFUNCTIONS_FORMS_QUEUE"] = AzuriteFixture.NewName("forms"),
-            ["CREDITFUNCTIONS_VISITORS_QUEUE"] = AzuriteFixture.NewName("visitors"),
-            ["CREDITFUNCTIONS_TRACKING_TABLE"] = AzuriteFixture.NewName("tracking"),
-            // Scans start through the API in tests; the timer is off unless a test turns it on.
-            ["CREDITFUNCTIONS_TRACKING_SCAN_SCHEDULE"] = "0 0 3 * * *",
-            ["AzureWebJobs.tracking-scan.Disabled"] = "true",
-            ["CREDITFUNCTIONS_SECRETS_KEY"] = Convert.ToBase64String(new byte[32]),
-            // Tests that need vendors pass the URL of a sandbox they started; the others never call one.
-            ["CREDITFUNCTIONS_SANDBOX_URL"] = "http://127.0.0.1:9",
-        };
+        var all = IsolatedAppSettings.For(azurite);
+        all[AuthOptions.TableSetting] = tableName;
+        all["CREDITFUNCTIONS_LEDGER_TABLE"] = ledgerTable ?? all["CREDITFUNCTIONS_LEDGER_TABLE"];
+        all[AuthOptions.DemoSeedSetting] = seedDemoTeam ? "true" : "false";
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
         {
             all[key] = value;

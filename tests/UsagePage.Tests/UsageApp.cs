@@ -40,32 +40,9 @@ public sealed class UsageApp : IAsyncDisposable
     public static async Task<UsageApp> StartAsync(AzuriteFixture azurite, CancellationToken ct)
     {
         var clock = new TestClock(DateTimeOffset.UtcNow);
-        var settings = new Dictionary<string, string?>
-        {
-            ["AzureWebJobsStorage"] = azurite.ConnectionString,
-            [AuthOptions.TableSetting] = AzuriteFixture.NewName("teams"),
-            ["CREDITFUNCTIONS_LEDGER_TABLE"] = AzuriteFixture.NewName("ledger"),
-            [AuthOptions.DemoSeedSetting] = "false",
-            ["Logging:LogLevel:Default"] = "Warning",
-            ["Logging:Console:LogLevel:Default"] = "None",
-            ["AzureFunctionsJobHost__extensions__durableTask__hubName"] = AzuriteFixture.NewName("hub"),
-            ["AzureWebJobs.plan-grants.Disabled"] = "true",
-            ["AzureWebJobs.csv-upload.Disabled"] = "true",
-            ["AzureFunctionsWebHost:hostid"] = AzuriteFixture.NewName("host"),
-            ["CREDITFUNCTIONS_CSVJOBS_TABLE"] = AzuriteFixture.NewName("csvjobs"),
-            ["CREDITFUNCTIONS_ENRICHMENT_TABLE"] = AzuriteFixture.NewName("enrich"),
-            ["CREDITFUNCTIONS_ALERTS_QUEUE"] = AzuriteFixture.NewName("alerts"),
-            ["CREDITFUNCTIONS_INBOUND_TABLE"] = AzuriteFixture.NewName("inbound"),
-            ["CREDITFUNCTIONS_FORMS_QUEUE"] = AzuriteFixture.NewName("forms"),
-            ["CREDITFUNCTIONS_VISITORS_QUEUE"] = AzuriteFixture.NewName("visitors"),
-            ["CREDITFUNCTIONS_TRACKING_TABLE"] = AzuriteFixture.NewName("tracking"),
-            ["CREDITFUNCTIONS_TRACKING_SCAN_SCHEDULE"] = "0 0 3 * * *",
-            ["AzureWebJobs.tracking-scan.Disabled"] = "true",
-            ["CREDITFUNCTIONS_SECRETS_KEY"] = Convert.ToBase64String(new byte[32]),
-            ["CREDITFUNCTIONS_SANDBOX_URL"] = "http://127.0.0.1:9",
-            // Revocations must show at once in these tests: every request reads the key.
-            [AuthOptions.KeyCacheSecondsSetting] = "0",
-        };
+        var settings = IsolatedAppSettings.For(azurite);
+        // Revocations must show at once in these tests: every request reads the key.
+        settings[AuthOptions.KeyCacheSecondsSetting] = "0";
         var host = await FunctionsDevHost.StartAsync(new DevHostOptions
         {
             AppAssembly = typeof(CreditFunctionsApp).Assembly,

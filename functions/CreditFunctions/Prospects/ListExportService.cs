@@ -45,7 +45,7 @@ public sealed class ListTooLargeToEnrichException(int members)
 /// <c>maxCredits</c> below the maximum refuses the export before anything. Cells a spreadsheet would run as formulas
 /// are escaped.
 /// </summary>
-public sealed class ListExportService(ProspectStore store, ProspectService prospects, ContactStore contacts, WaterfallEngine engine,
+public sealed class ListExportService(ProspectStore store, ProspectService prospects, ContactStore contacts,
     EnrichmentSettingsStore settings, LedgerService ledger, BlobServiceClient blobs, TimeProvider clock)
 {
     /// <summary>The container of the export files.</summary>
@@ -176,7 +176,7 @@ public sealed class ListExportService(ProspectStore store, ProspectService prosp
                 // Validation is included in an enriched export.
                 VerifyEmails = team.Verifier is not null,
             };
-            return (await engine.RunAsync(run, people, $"{exportId}:{teamId}", ct).ConfigureAwait(false)).ToDictionary(r => r.Index);
+            return await prospects.RunResolvedAsync(run, team, leads, $"{exportId}:{teamId}", ct).ConfigureAwait(false);
         }
         finally
         {

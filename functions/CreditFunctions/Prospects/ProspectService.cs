@@ -165,12 +165,12 @@ public sealed class ProspectService(ProspectStore store, ContactStore contacts, 
             if (lead.Person is null)
             {
                 var stored = await contacts.GetAsync(teamId, lead.ContactId!, token).ConfigureAwait(false);
-                resolved[i] = new ResolvedLead(i, lead.ContactId!, stored is not null, null, stored);
+                resolved[i] = new ResolvedLead(i, lead.ContactId!, stored is not null, null, stored, new HashSet<string>());
                 return;
             }
             var who = new WaterfallPerson(i, WaterfallPerson.IdFor(lead.Person), lead.Person.Normalize());
-            (who, _) = await engine.ResolveAsync(teamId, who, token).ConfigureAwait(false);
-            resolved[i] = new ResolvedLead(i, who.PersonId, true, who, await contacts.GetAsync(teamId, who.PersonId, token).ConfigureAwait(false));
+            (who, var identifiers) = await engine.ResolveAsync(teamId, who, token).ConfigureAwait(false);
+            resolved[i] = new ResolvedLead(i, who.PersonId, true, who, await contacts.GetAsync(teamId, who.PersonId, token).ConfigureAwait(false), identifiers);
         }).ConfigureAwait(false);
         return resolved;
     }
@@ -202,8 +202,7 @@ public sealed class ProspectService(ProspectStore store, ContactStore contacts, 
                 EmailProviders = team.EmailProviders, MobileProviders = team.MobileProviders, Verifier = team.Verifier, VerifyEmails = team.VerifyEmails,
                 ChargeContext = context,
             };
-            var results = await engine.RunAsync(run, people, $"{run.RunId}:{run.TeamId}", ct).ConfigureAwait(false);
-            return results.ToDictionary(r => r.Index);
+            return await RunResolvedAsync(run, team, leads, $"{run.RunId}:{run.TeamId}", ct).ConfigureAwait(false);
         }
         finally
         {
@@ -212,6 +211,20 @@ public sealed class ProspectService(ProspectStore store, ContactStore contacts, 
                 await ledger.VoidHoldAsync(new VoidRequest(run.TeamId, run.UserId, holdId, "release:" + holdId)).ConfigureAwait(false);
             }
         }
+    }
+
+    /// <summary>The waterfall for the leads with identifiers, on what <see cref="ResolveAsync"/> read already (the contact
+    /// identity and the stored contact are not read again), at most <see cref="WaterfallEngine.PeopleInFlightMax"/> at
+    /// once; charge keys start with <paramref name="chargeKeyPrefix"/> and end with the lead's index.</summary>
+    internal async Task<IReadOnlyDictionary<int, PersonResult>> RunResolvedAsync(WaterfallRun run, EnrichmentSettings team, IReadOnlyList<ResolvedLead> leads,
+        string chargeKeyPrefix, CancellationToken ct)
+    {
+        var results = new System.Collections.Concurrent.ConcurrentDictionary<int, PersonResult>();
+        await Parallel.ForEachAsync(leads.Where(l => l.Person is not null),
+            new ParallelOptions { MaxDegreeOfParallelism = WaterfallEngine.PeopleInFlightMax, CancellationToken = ct }, async (lead, token) =>
+                results[lead.Index] = await engine.RunOneAsync(run, team, lead.Person!, lead.KnownIdentifiers, lead.Contact, chargeKeyPrefix, token)
+                    .ConfigureAwait(false)).ConfigureAwait(false);
+        return results;
     }
 
     /// <summary>Holds <paramref name="count"/> credits of <paramref name="data"/> for <paramref name="run"/>.</summary>
@@ -340,4 +353,6 @@ public sealed class ProspectService(ProspectStore store, ContactStore contacts, 
 /// <param name="Known">False for a contact id the team does not have.</param>
 /// <param name="Person">The person to look up (null for a lead given by contact id: only what the team has).</param>
 /// <param name="Contact">The team's record of the contact.</param>
-internal sealed record ResolvedLead(int Index, string ContactId, bool Known, WaterfallPerson? Person, ContactRecord? Contact);
+/// <param name="KnownIdentifiers">Which of the lead's identifiers the contact identity knows already.</param>
+internal sealed record ResolvedLead(int Index, string ContactId, bool Known, WaterfallPerson? Person, ContactRecord? Contact,
+    IReadOnlySet<string> KnownIdentifiers);
