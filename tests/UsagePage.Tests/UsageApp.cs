@@ -115,10 +115,22 @@ public sealed class UsageApp : IAsyncDisposable
             bobs.Add(await ChargeAsync(day, "bob", "phone_number", "phone_reveal", $"bob-person-{day}", $"Phone of Lead {day} at Globex", null));
             await ChargeAsync(day, "bob", "ai_research", "person_research", $"bob-research-{day}", $"Research on Lead {day}", null);
         }
+        // The CSV job holds its maximum, draws each lead found into one job line, and releases the rest.
+        Clock.Set(today.AddDays(-4).AddHours(11));
+        var hold = await Ledger.PlaceHoldAsync(new HoldRequest(TeamId, "bob", "enrichment", "csv_enrich", Credits.FromDecimal(6), Clock.GetUtcNow().AddDays(1), "seed-csv-hold")
+        {
+            RelatedRecord = "csv-job:job-42",
+        });
         for (var i = 0; i < 10; i++)
         {
-            await ChargeAsync(4, "bob", "enrichment", "csv_enrich", $"csv-person-{i}", $"CSV job leads.csv row {i + 2}", "csv-job:job-42");
+            Check(await Ledger.ChargeAsync(new ChargeRequest(TeamId, "bob", "enrichment", "csv_enrich", "seed-csv-" + i)
+            {
+                SubjectId = $"csv-person-{i}", Description = "CSV email enrichment — job leads.csv", RelatedRecord = "csv-job:job-42", HoldId = hold.HoldId,
+                RollUp = true,
+            }));
         }
+        await Ledger.VoidHoldAsync(new VoidRequest(TeamId, "bob", hold.HoldId!, "seed-csv-release"));
+        seed.Add("bob", "enrichment", 5m, refund: false);
         // Refunds: three of Ada's reveals proved invalid, one of Bob's numbers too.
         foreach (var (charge, user, feature, daysAgo) in new[] { (reveals[2], "ada", "email", 5), (reveals[5], "ada", "email", 3), (reveals[9], "ada", "email", 1), (bobs[1], "bob", "phone_number", 2) })
         {

@@ -47,7 +47,9 @@ public sealed record CsvTotals(int Rows, int EmailsFound, int PhonesFound, int E
 /// At-least-once throughout. A chunk that runs again stages the same block id (replacing its first try's block) and
 /// charges with the same keys — <c>csv:{job}:{person}:{data}</c>, one per lead of the file, so duplicate rows of one lead
 /// are one charge — so a crash neither loses nor duplicates rows or charges. The results blob is committed once, at the
-/// end, from the chunks that finished, in order.
+/// end, from the chunks that finished, in order. Every charge goes into its hold's job line
+/// (<see cref="ChargeRequest.RollUp"/>): history shows the job as a line per action and day, while each lead keeps its
+/// own key and ownership record.
 /// </remarks>
 public sealed partial class CsvJobProcessor(CsvJobStore jobs, BlobServiceClient blobs, LedgerService ledger, WaterfallEngine engine, ContactStore contacts,
     ProviderCaller providers, EnrichmentSettingsStore settings, TimeProvider clock, ILogger<CsvJobProcessor> logger)
@@ -248,6 +250,7 @@ public sealed partial class CsvJobProcessor(CsvJobStore jobs, BlobServiceClient 
             Plan = new ChargePlan("enrichment", emailAction is "csv_enrich_validate" ? "csv_enrich_validate" : "csv_enrich", "csv_phone"),
             HoldIds = holds, EmailProviders = team.EmailProviders, MobileProviders = team.MobileProviders, Verifier = team.Verifier,
             VerifyEmails = job.Validate && team.Verifier is not null, ChargeDescriptions = descriptions, RelatedRecord = "csv-job:" + jobId,
+            RollUpCharges = true,
         };
 
         // One lookup per lead of the chunk, however many rows name it.
@@ -479,6 +482,7 @@ public sealed partial class CsvJobProcessor(CsvJobStore jobs, BlobServiceClient 
             Description = $"{Catalog.Default.Find("enrichment", "csv_validate")!.ActionName} — job {job.FileName}",
             RelatedRecord = "csv-job:" + job.JobId,
             HoldId = run.HoldIds?.GetValueOrDefault("email"),
+            RollUp = run.HoldIds?.ContainsKey("email") == true,
         }).ConfigureAwait(false);
         _ = price;
         return charge.Status == LedgerStatus.Charged

@@ -86,8 +86,9 @@ internal sealed class BatchPlan
     public bool IsOwned(string ownershipKey) =>
         _rows.TryGetValue(ownershipKey, out var row) ? row.Type != TableTransactionActionType.Delete : _knownOwned.Contains(ownershipKey);
 
-    public void AddOwnership(string key, string dataType, string subjectId, string lineId, LedgerOperation owner) =>
-        Add(key, new OwnershipRow { PartitionKey = _teamId, RowKey = key, DataType = dataType, SubjectId = subjectId, LineId = lineId, At = Now },
+    /// <summary>Records that the team owns the data; <paramref name="amount"/> is what it cost when its line is a job line.</summary>
+    public void AddOwnership(string key, string dataType, string subjectId, string lineId, LedgerOperation owner, long? amount = null) =>
+        Add(key, new OwnershipRow { PartitionKey = _teamId, RowKey = key, DataType = dataType, SubjectId = subjectId, LineId = lineId, At = Now, Amount = amount },
             TableTransactionActionType.Add, default, owner);
 
     /// <summary>Ends an ownership (its purchase was refunded in full), under the ETag it was read with. When another
@@ -173,6 +174,58 @@ internal sealed class BatchPlan
             {
                 Add(key, new TableEntity(_teamId, key), TableTransactionActionType.UpsertReplace, default, owner: null);
             }
+        }
+    }
+
+    /// <summary>
+    /// Counts a draw from <paramref name="hold"/> in its job line of the action, user and day (<see cref="RollUpLine"/>),
+    /// creating the line with the first draw: a lead charged <paramref name="price"/>, or one already owned (free).
+    /// The line's rows are written once per commit, with what it holds after the commit's last draw.
+    /// </summary>
+    public RollUpLine DrawIntoRollUp(HoldRow hold, CatalogAction action, string userId, string? description, string? related, long price, bool owned,
+        LedgerOperation owner)
+    {
+        var lines = hold.RollUpMap();
+        var key = RollUpLines.Key(action.Action, userId, Now);
+        if (!lines.TryGetValue(key, out var line))
+        {
+            lines[key] = line = new RollUpLine
+            {
+                LineId = NewLineId(), At = Now, UserId = userId, Feature = action.Feature, Action = action.Action, DataType = action.DataType,
+                Description = description, Related = related,
+            };
+        }
+        if (owned)
+        {
+            line.OwnedLeads++;
+        }
+        else
+        {
+            line.Leads++;
+            line.Amount += price;
+        }
+        WriteRollUp(hold, line, owner);
+        // The day summaries count the draw on the line's day (the commit's: one line per day).
+        Summarize(new LineRow { Kind = LineKinds.Charge, At = line.At, UserId = userId, Feature = action.Feature, Action = action.Action, Amount = owned ? 0 : price });
+        return line;
+    }
+
+    /// <summary>Plans the rows of a job line as <paramref name="line"/> now holds it (written whole: its hold, updated
+    /// under its ETag in the same commit, is what keeps them right).</summary>
+    public void WriteRollUp(HoldRow hold, RollUpLine line, LedgerOperation owner)
+    {
+        var rowKey = LedgerKeys.Line(line.LineId);
+        foreach (var key in new[] { rowKey, LedgerKeys.UserLine(line.UserId, line.LineId) })
+        {
+            if (_rows.TryGetValue(key, out var planned))
+            {
+                RollUpLines.Project((LineRow)planned.Entity, hold, line);
+                planned.Owners.Add(owner);
+                continue;
+            }
+            var row = new LineRow { PartitionKey = _teamId, RowKey = key };
+            RollUpLines.Project(row, hold, line);
+            Add(key, row, TableTransactionActionType.UpsertReplace, default, owner);
         }
     }
 

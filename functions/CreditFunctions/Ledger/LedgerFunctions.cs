@@ -61,7 +61,7 @@ public sealed class LedgerFunctions(LedgerService ledger, Catalog catalog, TeamS
             await ledger.RefundAsync(new RefundRequest(await ExistingTeamAsync(body.TeamId), OperatorUser(caller), body.ChargeId ?? string.Empty,
                 body.Reason ?? string.Empty, key)
             {
-                Amount = body.Amount,
+                Amount = body.Amount, SubjectId = body.SubjectId,
             })), ApiAccess.Operator);
 
     // The ledger records who moved the credits: the operator, never a team's user.
@@ -359,6 +359,7 @@ public sealed class LedgerFunctions(LedgerService ledger, Catalog catalog, TeamS
         public string? ChargeId { get; set; }
         public Credits? Amount { get; set; }
         public string? Reason { get; set; }
+        public string? SubjectId { get; set; }
     }
 
     private sealed class HoldBody

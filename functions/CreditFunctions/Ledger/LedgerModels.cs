@@ -163,6 +163,14 @@ public sealed record ChargeRequest(string TeamId, string UserId, string Feature,
     /// price is left. Null: an ordinary charge from the available balance.
     /// </summary>
     public string? HoldId { get; init; }
+
+    /// <summary>
+    /// Counts the charge in the hold's job line (requires <see cref="HoldId"/>): history shows one line per action, user
+    /// and day of the hold ("… — job q3.csv: 8,231 leads, 4,115.5 credits", with <see cref="Description"/> first)
+    /// instead of one per lead. The charge keeps its own idempotency key, and its ownership record, so the lead is never
+    /// charged again anywhere; the result's line id is the job line's, and a refund of the lead names its subject.
+    /// </summary>
+    public bool RollUp { get; init; }
 }
 
 /// <summary>Grant credits: a plan allocation (usually expiring) or a top-up.</summary>
@@ -194,6 +202,10 @@ public sealed record RefundRequest(string TeamId, string UserId, string ChargeId
 {
     /// <summary>How much; null refunds whatever is left of the charge.</summary>
     public Credits? Amount { get; init; }
+
+    /// <summary>For a job line (many leads' charges in one line): the lead whose purchase is refunded, in full (an
+    /// <see cref="Amount"/>, when given, must be what it cost). Ignored for a line of one charge.</summary>
+    public string? SubjectId { get; init; }
 }
 
 /// <summary>Reserve up to <paramref name="Amount"/> credits for an action, to be captured later.</summary>

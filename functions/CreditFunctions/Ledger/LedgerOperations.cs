@@ -46,6 +46,10 @@ internal abstract class LedgerOperation
     /// <summary>"Used" marker rows this operation may write for an action known only once planned (a hold's).</summary>
     public virtual int UnknownMarkerRowsMax => 0;
 
+    /// <summary>Rows this operation may write that others of the same commit share (a hold and its job line), by a key
+    /// of the committer's row budget: each counts once per commit however many operations name it.</summary>
+    public virtual IEnumerable<string> SharedRows => [];
+
     public Task<LedgerResult> Completion => _completion.Task;
 
     public bool IsDone => _completion.Task.IsCompleted;
@@ -103,7 +107,10 @@ internal sealed class ChargeOperation(ChargeRequest request, CatalogAction actio
 {
     private HoldRow? _hold;
 
-    public override int MaxRows => request.HoldId is null ? 4 : 5;
+    // Its idempotency and ownership records; a line and its user copy (unless it goes into a job line, shared); the hold.
+    public override int MaxRows => request.RollUp ? 2 : request.HoldId is null ? 4 : 5;
+
+    public override IEnumerable<string> SharedRows => request.RollUp ? RollUpLines.SharedRows(request.HoldId!, request.Action, request.UserId) : [];
 
     public override string? SummaryUserId => request.UserId;
 
@@ -111,10 +118,12 @@ internal sealed class ChargeOperation(ChargeRequest request, CatalogAction actio
 
     public override string CreditTypeHint => action.CreditType;
 
-    // The hold id joins the fingerprint only when set, so charges stored before holds could be drawn from keep theirs.
+    // The hold id and the job line join the fingerprint only when set, so charges stored before them keep theirs.
     protected override IEnumerable<object?> FingerprintParts() => request.HoldId is null
         ? [request.TeamId, request.UserId, request.Feature, request.Action, request.SubjectId, request.Description, request.RelatedRecord]
-        : [request.TeamId, request.UserId, request.Feature, request.Action, request.SubjectId, request.Description, request.RelatedRecord, request.HoldId];
+        : request.RollUp
+            ? [request.TeamId, request.UserId, request.Feature, request.Action, request.SubjectId, request.Description, request.RelatedRecord, request.HoldId, "rollup"]
+            : [request.TeamId, request.UserId, request.Feature, request.Action, request.SubjectId, request.Description, request.RelatedRecord, request.HoldId];
 
     public override async Task PrepareAsync(PreparedReads reads, CancellationToken ct)
     {
@@ -169,6 +178,10 @@ internal sealed class ChargeOperation(ChargeRequest request, CatalogAction actio
         {
             return Refusal(LedgerStatus.InsufficientCredits, action.CreditType, new Credits(price - available));
         }
+        if (request.RollUp)
+        {
+            return PlanRollUp(plan, wallet, hold!, ownershipKey, owned, price);
+        }
         var lineId = plan.NewLineId();
         if (owned)
         {
@@ -213,6 +226,36 @@ internal sealed class ChargeOperation(ChargeRequest request, CatalogAction actio
             Status = owned ? LedgerStatus.AlreadyOwned : LedgerStatus.Charged, CreditType = action.CreditType,
             Amount = new Credits(price), LineId = lineId, AvailableAfter = new Credits(wallet.Available(plan.Now)),
             HoldId = hold?.HoldId, HoldRemaining = hold is null ? null : new Credits(hold.Remaining),
+        };
+    }
+
+    /// <summary>A draw counted in the hold's job line: the lead's own idempotency and ownership records (the ownership
+    /// saying what the lead cost, for a refund of it), the line and the hold.</summary>
+    private LedgerResult PlanRollUp(BatchPlan plan, WalletState wallet, HoldRow hold, string? ownershipKey, bool owned, long price)
+    {
+        if (owned)
+        {
+            plan.ConfirmOwned(ownershipKey!, this);
+        }
+        else if (price > 0)
+        {
+            wallet.DrawFromHold(hold, price, plan.Now);
+            hold.Drawn += price;
+            wallet.CountSpend(request.UserId, price, plan.Now);
+            plan.Touch(wallet);
+        }
+        var line = plan.DrawIntoRollUp(hold, action, request.UserId, request.Description, request.RelatedRecord, price, owned, this);
+        if (!owned && ownershipKey is not null)
+        {
+            plan.AddOwnership(ownershipKey, action.DataType!, request.SubjectId!, line.LineId, this, price);
+        }
+        plan.UpdateHold(hold, this);
+        plan.MarkUsed(action.Feature, action.Action, request.UserId);
+        return new LedgerResult
+        {
+            Status = owned ? LedgerStatus.AlreadyOwned : LedgerStatus.Charged, CreditType = action.CreditType,
+            Amount = new Credits(price), LineId = line.LineId, AvailableAfter = new Credits(wallet.Available(plan.Now)),
+            HoldId = hold.HoldId, HoldRemaining = new Credits(hold.Remaining),
         };
     }
 }
@@ -278,23 +321,31 @@ internal sealed class RefundOperation(RefundRequest request) : LedgerOperation(r
 {
     private LineRow? _charge;
     private OwnershipRow? _ownership;
+    private HoldRow? _hold;
 
-    public override int MaxRows => 5;
+    // The charge line and its user copy, the ownership, the refund line and its copy, the idempotency record; for a
+    // job line also its hold.
+    public override int MaxRows => 7;
 
     public override string? SummaryUserId => request.UserId;
 
     public override string CreditTypeHint => _charge?.CreditType ?? string.Empty;
 
-    protected override IEnumerable<object?> FingerprintParts() =>
-        [request.TeamId, request.UserId, request.ChargeId, request.Reason, request.Amount?.Thousandths];
+    // The subject joins the fingerprint only when set, so refunds stored before job lines keep theirs.
+    protected override IEnumerable<object?> FingerprintParts() => request.SubjectId is null
+        ? [request.TeamId, request.UserId, request.ChargeId, request.Reason, request.Amount?.Thousandths]
+        : [request.TeamId, request.UserId, request.ChargeId, request.Reason, request.Amount?.Thousandths, request.SubjectId];
 
     public override async Task PrepareAsync(PreparedReads reads, CancellationToken ct)
     {
         _charge = await reads.Store.GetLineAsync(TeamId, request.ChargeId, ct).ConfigureAwait(false);
-        // The purchase's ownership record, read again on every attempt: a full refund ends it (DOMAIN rule 8).
-        _ownership = _charge is { Kind: LineKinds.Charge, Owned: false, DataType: { } dataType, SubjectId: { } subject }
+        // The purchase's ownership record, read again on every attempt: a full refund ends it (DOMAIN rule 8). A job
+        // line has many subjects: the one named by the request.
+        var subject = _charge?.Leads is null ? _charge?.SubjectId : request.SubjectId;
+        _ownership = _charge is { Kind: LineKinds.Charge, Owned: false, DataType: { } dataType } && subject is not null
             ? await reads.Store.GetOwnershipAsync(TeamId, LedgerKeys.Ownership(dataType, subject), ct).ConfigureAwait(false)
             : null;
+        _hold = _charge is { Leads: not null, HoldId: { } holdId } ? await reads.GetHoldAsync(TeamId, holdId, ct).ConfigureAwait(false) : null;
     }
 
     public override LedgerResult Plan(BatchPlan plan)
@@ -303,6 +354,10 @@ internal sealed class RefundOperation(RefundRequest request) : LedgerOperation(r
         if (charge is null || charge.Kind != LineKinds.Charge)
         {
             return Refusal(LedgerStatus.ChargeNotFound, CreditTypeHint);
+        }
+        if (charge.Leads is not null)
+        {
+            return PlanLeadRefund(plan, charge);
         }
         var left = charge.Amount - charge.RefundedSoFar;
         var amount = request.Amount?.Thousandths ?? left;
@@ -321,12 +376,49 @@ internal sealed class RefundOperation(RefundRequest request) : LedgerOperation(r
             // A refunded purchase no longer counts as owned: the next action that needs the data buys it again.
             plan.RemoveOwnership(ownership, this);
         }
+        return AddRefundLine(plan, wallet, charge, amount, charge.SubjectId);
+    }
+
+    /// <summary>
+    /// A refund of one lead of a job line: the lead's purchase in full, once. The lead's ownership record says the job
+    /// line bought it and what it cost; it ends with the refund (removed under its ETag, so two racing refunds of the
+    /// same lead refund it once). The job line and its hold count the refunded lead.
+    /// </summary>
+    private LedgerResult PlanLeadRefund(BatchPlan plan, LineRow charge)
+    {
+        if (request.SubjectId is null || _ownership is not { } ownership || ownership.LineId != charge.LineId || ownership.Amount is not { } paid
+            || paid <= 0 || (request.Amount is { } asked && asked.Thousandths != paid))
+        {
+            // Not a lead this line bought, already refunded, or not the whole of it.
+            return Refusal(LedgerStatus.RefundExceedsCharge, charge.CreditType);
+        }
+        var hold = plan.PlannedHold(charge.HoldId!) ?? _hold;
+        var line = hold?.RollUpMap().Values.FirstOrDefault(l => l.LineId == charge.LineId);
+        if (hold is null || line is null || paid > line.Amount - line.Refunded)
+        {
+            return Refusal(LedgerStatus.RefundExceedsCharge, charge.CreditType);
+        }
+        var wallet = plan.Wallet(charge.CreditType);
+        wallet.Refund(paid);
+        wallet.UncountSpend(charge.UserId, paid, charge.At);
+        plan.Touch(wallet);
+        line.Refunded += paid;
+        line.RefundedLeads++;
+        plan.WriteRollUp(hold, line, this);
+        plan.UpdateHold(hold, this);
+        plan.RemoveOwnership(ownership, this);
+        return AddRefundLine(plan, wallet, charge, paid, request.SubjectId);
+    }
+
+    private LedgerResult AddRefundLine(BatchPlan plan, WalletState wallet, LineRow charge, long amount, string? subjectId)
+    {
         var lineId = plan.NewLineId();
         plan.AddLine(new LineRow
         {
             LineId = lineId, Kind = LineKinds.Refund, At = plan.Now, UserId = request.UserId, CreditType = charge.CreditType,
-            Amount = amount, Feature = charge.Feature, Action = charge.Action, DataType = charge.DataType, SubjectId = charge.SubjectId,
-            Description = charge.Description, Related = charge.Related, ChargeId = charge.LineId, Reason = request.Reason,
+            Amount = amount, Feature = charge.Feature, Action = charge.Action, DataType = charge.DataType, SubjectId = subjectId,
+            Description = charge.Leads is null ? charge.Description : plan.PlannedHold(charge.HoldId!)?.RollUpMap().Values.FirstOrDefault(l => l.LineId == charge.LineId)?.Description,
+            Related = charge.Related, ChargeId = charge.LineId, Reason = request.Reason,
         }, this);
         return new LedgerResult
         {

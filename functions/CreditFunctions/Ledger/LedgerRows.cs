@@ -148,12 +148,21 @@ internal sealed class LineRow : ITableEntity
     public long RefundedSoFar { get; set; }
     public bool Owned { get; set; }
 
+    /// <summary>For a job line (<see cref="RollUpLines"/>): the leads it charged; null for a line of one charge.</summary>
+    public int? Leads { get; set; }
+
+    /// <summary>For a job line: the leads it recorded at 0 credits because the team already owned their data.</summary>
+    public int? OwnedLeads { get; set; }
+
+    /// <summary>For a job line: the leads refunded so far (each refunded in full, one at a time).</summary>
+    public int? RefundedLeads { get; set; }
+
     public LineRow CopyFor(string rowKey) => new()
     {
         PartitionKey = PartitionKey, RowKey = rowKey, LineId = LineId, Kind = Kind, At = At, UserId = UserId,
         CreditType = CreditType, Amount = Amount, Feature = Feature, Action = Action, DataType = DataType, SubjectId = SubjectId,
         Description = Description, Related = Related, ChargeId = ChargeId, HoldId = HoldId, Reason = Reason,
-        RefundedSoFar = RefundedSoFar, Owned = Owned,
+        RefundedSoFar = RefundedSoFar, Owned = Owned, Leads = Leads, OwnedLeads = OwnedLeads, RefundedLeads = RefundedLeads,
     };
 }
 
@@ -169,6 +178,10 @@ internal sealed class OwnershipRow : ITableEntity
     public string DataType { get; set; } = string.Empty;
     public string LineId { get; set; } = string.Empty;
     public DateTimeOffset At { get; set; }
+
+    /// <summary>What the purchase cost, when its line is a job line (which sums many): a refund of this subject's data
+    /// refunds this much.</summary>
+    public long? Amount { get; set; }
 }
 
 /// <summary>The states of a hold. An open hold past its expiry is expired without any write.</summary>
@@ -203,10 +216,29 @@ internal sealed class HoldRow : ITableEntity
     public string? Description { get; set; }
     public string? Related { get; set; }
 
+    /// <summary>The job lines of the charges drawn from this hold (JSON, see <see cref="RollUpLines"/>); null without any.
+    /// They live on the hold because every such charge updates the hold under its ETag anyway: the hold serializes them.</summary>
+    public string? RollUps
+    {
+        get => _rollUps is null ? _rollUpsJson : RollUpLines.Serialize(_rollUps);
+        set => (_rollUpsJson, _rollUps) = (value, null);
+    }
+
+    private string? _rollUpsJson;
+    private Dictionary<string, RollUpLine>? _rollUps;
+
+    /// <summary>The job lines, parsed once per copy and written back when the row is.</summary>
+    public Dictionary<string, RollUpLine> RollUpMap() => _rollUps ??= RollUpLines.Parse(_rollUpsJson);
+
     /// <summary>What an open hold still reserves: its amount minus the charges drawn from it.</summary>
     [IgnoreDataMember]
     public long Remaining => Amount - Drawn;
 
     /// <summary>A copy to plan with (every property is a value or a string).</summary>
-    public HoldRow Copy() => (HoldRow)MemberwiseClone();
+    public HoldRow Copy()
+    {
+        var copy = (HoldRow)MemberwiseClone();
+        copy._rollUps = _rollUps?.ToDictionary(p => p.Key, p => p.Value with { }, StringComparer.Ordinal);
+        return copy;
+    }
 }

@@ -91,6 +91,10 @@ public sealed partial class LedgerService
         {
             HoldId(request.HoldId);
         }
+        else if (request.RollUp)
+        {
+            throw new LedgerValidationException("rollUp", "needs a holdId: a job line sums the charges drawn from one hold");
+        }
         var action = FindAction(request.Feature, request.Action);
         if (action.DataType is not null && string.IsNullOrWhiteSpace(request.SubjectId))
         {
@@ -135,6 +139,7 @@ public sealed partial class LedgerService
             throw new LedgerValidationException("chargeId", "is required");
         }
         LedgerRules.Text(request.Reason, "reason", required: true);
+        LedgerRules.Text(request.SubjectId, "subjectId", max: LedgerRules.SubjectIdMaxLength);
         if (request.Amount is { } amount)
         {
             LedgerRules.Positive(amount, "amount");
@@ -516,7 +521,7 @@ public sealed partial class LedgerService
         {
             problems.Add($"charge {charge.LineId} records refunds {charge.RefundedSoFar} that no refund line accounts for");
         }
-        await VerifyHoldsAsync(teamId, wallets, chargedByHold, now, problems, cancellationToken).ConfigureAwait(false);
+        await VerifyHoldsAsync(teamId, wallets, chargedByHold, charges, now, problems, cancellationToken).ConfigureAwait(false);
         await VerifyDaySummariesAsync(teamId, expectedDays, problems, cancellationToken).ConfigureAwait(false);
         // Expiry lines have no user copy; every other line has exactly one.
         if (userCopies != lineCount - expiryLines)
@@ -527,8 +532,9 @@ public sealed partial class LedgerService
     }
 
     private async Task VerifyHoldsAsync(string teamId, Dictionary<string, WalletState> wallets, Dictionary<string, (long Amount, string CreditType)> chargedByHold,
-        DateTimeOffset now, List<string> problems, CancellationToken ct)
+        Dictionary<string, LineRow> charges, DateTimeOffset now, List<string> problems, CancellationToken ct)
     {
+        var jobLines = charges.Values.Where(c => c.Leads is not null).ToDictionary(c => c.LineId, StringComparer.Ordinal);
         var open = new Dictionary<string, HoldRow>(StringComparer.Ordinal);
         var filter = TableClient.CreateQueryFilter($"PartitionKey eq {teamId} and RowKey ge {"H|"} and RowKey lt {"H}"}");
         await foreach (var hold in _store.Table.QueryAsync<HoldRow>(filter, cancellationToken: ct).ConfigureAwait(false))
@@ -541,6 +547,15 @@ public sealed partial class LedgerService
             {
                 problems.Add($"hold {hold.HoldId} charged {hold.Drawn} drawn + {hold.Captured} captured of {hold.Amount} held (thousandths)");
             }
+            // A job line is what its hold says it holds: its leads, credits and refunds.
+            foreach (var jobLine in hold.RollUpMap().Values)
+            {
+                if (!jobLines.Remove(jobLine.LineId, out var row) || row.Amount != jobLine.Amount || row.RefundedSoFar != jobLine.Refunded
+                    || row.Leads != jobLine.Leads || row.OwnedLeads != jobLine.OwnedLeads || row.HoldId != hold.HoldId)
+                {
+                    problems.Add($"job line {jobLine.LineId} of hold {hold.HoldId} differs from what the hold records ({jobLine.Leads} leads, {jobLine.Amount} charged, {jobLine.Refunded} refunded, thousandths)");
+                }
+            }
             // Every draw and the capture is a charge line naming the hold, and nothing else is.
             var charged = chargedByHold.Remove(hold.HoldId, out var lines) ? lines : default;
             if (charged.Amount != hold.Drawn + hold.Captured || (charged.CreditType is { } type && type != hold.CreditType))
@@ -551,6 +566,10 @@ public sealed partial class LedgerService
         foreach (var orphan in chargedByHold.Keys)
         {
             problems.Add($"charge lines name hold {orphan}, which does not exist");
+        }
+        foreach (var orphan in jobLines.Keys)
+        {
+            problems.Add($"job line {orphan} is not on its hold");
         }
         // The wallets reserve, per expiry instant, exactly what their open holds of that expiry still have left.
         foreach (var wallet in wallets.Values)
@@ -653,7 +672,7 @@ public sealed partial class LedgerService
             Action = row.Action, ActionName = action?.ActionName ?? (row.Kind == LineKinds.Expiry ? "Credits expired" : null),
             Description = row.Description, Credits = new Credits(negative ? -row.Amount : row.Amount), CreditType = row.CreditType,
             DataRequested = row.DataType, SubjectId = row.SubjectId, User = row.UserId, RelatedRecord = row.Related,
-            ChargeId = row.ChargeId, Reason = row.Reason, AlreadyOwned = row.Owned, HoldId = row.HoldId,
+            ChargeId = row.ChargeId, Reason = row.Reason, AlreadyOwned = row.Owned, HoldId = row.HoldId, Leads = row.Leads, OwnedLeads = row.OwnedLeads,
         };
     }
 

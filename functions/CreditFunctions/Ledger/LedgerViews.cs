@@ -98,6 +98,12 @@ public sealed record UsageLine
 
     /// <summary>For charges drawn from or captured from a hold: the hold.</summary>
     public string? HoldId { get; init; }
+
+    /// <summary>For a job line (one line for the charges of one action of a job): the leads charged; null otherwise.</summary>
+    public int? Leads { get; init; }
+
+    /// <summary>For a job line: the leads recorded at 0 credits because the team already owned their data.</summary>
+    public int? OwnedLeads { get; init; }
 }
 
 /// <summary>A page of usage lines, newest first, and the cursor of the next page (null at the end).</summary>

@@ -150,7 +150,8 @@ internal sealed partial class TeamCommitter
             }
             batch.Clear();
             // Besides each operation's own rows: the team's day summary and the summaries' marker, one summary row per
-            // user of the batch's lines, and the "used" markers not written yet (one per action, one per user and action).
+            // user of the batch's lines, the "used" markers not written yet (one per action, one per user and action), and
+            // rows that operations share (a hold and the job line its draws go into).
             var rows = SummaryRowsPerBatch;
             var extra = new HashSet<string>(StringComparer.Ordinal);
             IEnumerable<string> ExtraRows(LedgerOperation op)
@@ -163,6 +164,10 @@ internal sealed partial class TeamCommitter
                         yield return LedgerKeys.ActionMarker(feature, action);
                         yield return LedgerKeys.UserActionMarker(user, feature, action);
                     }
+                }
+                foreach (var key in op.SharedRows)
+                {
+                    yield return key;
                 }
             }
             int Cost(LedgerOperation op) => op.MaxRows + op.UnknownMarkerRowsMax + ExtraRows(op).Count(key => !extra.Contains(key) && !_knownMarkers.Contains(key));

@@ -67,8 +67,10 @@ public sealed class ReverifyService(LedgerService ledger, ContactStore contacts,
         string? refundLine = null;
         if (status == "invalid" && team.RefundInvalidOnReverify && contact.EmailChargeId is { } purchase)
         {
-            var refund = await ledger.RefundAsync(new RefundRequest(teamId, userId, purchase, "The email proved invalid on re-verification.", $"refund-invalid:{purchase}"))
-                .ConfigureAwait(false);
+            // Keyed by purchase and person: a job line holds many people's purchases, each refunded once (a line of one
+            // purchase refuses a second refund anyway).
+            var refund = await ledger.RefundAsync(new RefundRequest(teamId, userId, purchase, "The email proved invalid on re-verification.",
+                $"refund-invalid:{purchase}:{personId}") { SubjectId = personId }).ConfigureAwait(false);
             refundLine = refund.Status == LedgerStatus.Refunded ? refund.LineId : null;
         }
         var result = new ReverifyResult("verified", personId, email, status, charge.Status == LedgerStatus.Charged ? charge.Amount.Value : 0m, refundLine);

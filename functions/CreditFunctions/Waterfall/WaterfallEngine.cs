@@ -158,6 +158,7 @@ public sealed class WaterfallEngine(LedgerService ledger, ContactStore contacts,
                 + (run.ChargeContext is { } context ? " — " + context : string.Empty),
             RelatedRecord = run.RelatedRecord ?? "waterfall:" + run.RunId,
             HoldId = holdId,
+            RollUp = run.RollUpCharges && holdId is not null,
         }).ConfigureAwait(false);
         if (FailAfterChargeForTests?.Invoke(person.PersonId) == true)
         {

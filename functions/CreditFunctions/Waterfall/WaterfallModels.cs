@@ -117,6 +117,10 @@ public sealed record WaterfallRun
     /// <summary>What the run is for, added to each charge's description after the person (e.g. "added to list 'Q4'").</summary>
     public string? ChargeContext { get; init; }
 
+    /// <summary>Counts each charge drawn from the run's holds in the hold's job line (<see cref="Ledger.ChargeRequest.RollUp"/>):
+    /// history shows the run as a line per action and day, not one per lead.</summary>
+    public bool RollUpCharges { get; init; }
+
     /// <summary>The record every charge links to; null: <c>waterfall:{RunId}</c>.</summary>
     public string? RelatedRecord { get; init; }
 

@@ -60,7 +60,8 @@ public sealed class CsvChargingRulesTests(AzuriteFixture azurite, SandboxVendors
 
         Assert.Equal(17.5m, quoted.GetProperty("quote").GetProperty("maximumCredits").GetProperty("email").GetDecimal());
         Assert.InRange(verdicts, 1, 30);
-        Assert.Equal(verdicts, lines.Count);
+        Assert.Equal(verdicts, lines.Sum(l => l.Leads));
+        Assert.InRange(lines.Count, 1, 2);
         Assert.Equal(verdicts * 0.5m, lines.Sum(l => l.Credits.Value));
         Assert.Equal(verdicts * 0.5m, rows.Sum(Credits));
         Assert.All(rows.Skip(30), r => Assert.Equal(0m, Credits(r)));

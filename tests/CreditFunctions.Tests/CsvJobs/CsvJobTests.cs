@@ -58,7 +58,7 @@ public sealed class CsvJobTests(AzuriteFixture azurite, SandboxVendors sandbox) 
         Assert.All(rows.Where(r => r[6].Length > 0), r => Assert.Contains(r[7], new[] { "valid", "catch_all", "unknown" }));
         // Charge only hits, once per lead: the duplicates show their lead's data at 0 credits.
         Assert.InRange(found, 10, 60);
-        Assert.Equal(found, lines.Count(l => l.Credits.Value > 0));
+        Assert.Equal(found, lines.Sum(l => l.Leads));
         Assert.Equal(charged, credits);
         Assert.Equal(found * 1m, charged);
         Assert.All(rows.Skip(file.Leads).Take(10), r => Assert.Equal("0", r[^2]));
@@ -73,10 +73,18 @@ public sealed class CsvJobTests(AzuriteFixture azurite, SandboxVendors sandbox) 
         Assert.Contains(rows, r => r[5] == "'@SUM(A1:A2)");
         Assert.Contains(rows, r => r[5] == "line one\nline two");
         Assert.Contains(rows, r => r[0] == "Łukasz");
-        // Usage: a line names the job.
-        Assert.All(lines, l => Assert.Equal("CSV email enrichment and validation — job q3-leads.csv", l.Description));
+        // Usage: the job is one line for its action (two if it ran past midnight UTC), naming the job and its counts, not a
+        // line per lead.
+        Assert.InRange(lines.Count, 1, 2);
+        Assert.All(lines, l => Assert.Equal($"CSV email enrichment and validation — job q3-leads.csv: {l.Leads} leads, {l.Credits.Value:0.###} credits", l.Description));
+        Assert.All(lines, l => Assert.Equal(("csv-job:" + id, 0), (l.RelatedRecord, l.OwnedLeads)));
         var usage = done.GetProperty("usage")[0];
         Assert.Equal(found, usage.GetProperty("leads").GetInt32());
+        // Each lead the job bought is still owned on its own: revealing it through the API costs nothing.
+        var bought = file.People[rows.Take(file.Leads).Select((r, i) => (r, i)).First(p => p.r[6].Length > 0).i];
+        var reveal = await ctx.Inner.RevealAsync(bought, "email");
+        Assert.Equal(("already_owned", 0m), (reveal.GetProperty("email").GetProperty("status").GetString(), reveal.GetProperty("email").GetProperty("credits").GetDecimal()));
+        Assert.Equal(1000m - charged, (await ctx.BalanceAsync("email")).Available.Value);
     }
 
     [Fact]
