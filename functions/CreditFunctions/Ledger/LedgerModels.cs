@@ -203,8 +203,9 @@ public sealed record RefundRequest(string TeamId, string UserId, string ChargeId
     /// <summary>How much; null refunds whatever is left of the charge.</summary>
     public Credits? Amount { get; init; }
 
-    /// <summary>For a job line (many leads' charges in one line): the lead whose purchase is refunded, in full (an
-    /// <see cref="Amount"/>, when given, must be what it cost). Ignored for a line of one charge.</summary>
+    /// <summary>For a job line that bought data (many leads' purchases in one line): the lead whose purchase is refunded,
+    /// in full (an <see cref="Amount"/>, when given, must be what it cost). A job line that bought no data (validation) is
+    /// refunded by amount, like a line of one charge. Ignored for a line of one charge.</summary>
     public string? SubjectId { get; init; }
 }
 

@@ -357,7 +357,7 @@ internal sealed class RefundOperation(RefundRequest request) : LedgerOperation(r
         }
         if (charge.Leads is not null)
         {
-            return PlanLeadRefund(plan, charge);
+            return PlanJobLineRefund(plan, charge);
         }
         var left = charge.Amount - charge.RefundedSoFar;
         var amount = request.Amount?.Thousandths ?? left;
@@ -380,34 +380,53 @@ internal sealed class RefundOperation(RefundRequest request) : LedgerOperation(r
     }
 
     /// <summary>
-    /// A refund of one lead of a job line: the lead's purchase in full, once. The lead's ownership record says the job
-    /// line bought it and what it cost; it ends with the refund (removed under its ETag, so two racing refunds of the
-    /// same lead refund it once). The job line and its hold count the refunded lead.
+    /// A refund from a job line. A line that bought data is refunded one lead at a time: the lead's purchase in full,
+    /// once. The lead's ownership record says the job line bought it and what it cost; it ends with the refund (removed
+    /// under its ETag, so two racing refunds of the same lead refund it once). A line that bought no data (validation)
+    /// has no owner per lead and is refunded like a line of one charge, by an amount up to what is left of it. Either way
+    /// the job line and its hold record the refund.
     /// </summary>
-    private LedgerResult PlanLeadRefund(BatchPlan plan, LineRow charge)
+    private LedgerResult PlanJobLineRefund(BatchPlan plan, LineRow charge)
     {
-        if (request.SubjectId is null || _ownership is not { } ownership || ownership.LineId != charge.LineId || ownership.Amount is not { } paid
-            || paid <= 0 || (request.Amount is { } asked && asked.Thousandths != paid))
+        var hold = plan.PlannedHold(charge.HoldId!) ?? _hold;
+        var line = hold?.RollUpMap().Values.FirstOrDefault(l => l.LineId == charge.LineId);
+        if (hold is null || line is null)
+        {
+            return Refusal(LedgerStatus.ChargeNotFound, charge.CreditType);
+        }
+        long amount;
+        OwnershipRow? ended = null;
+        if (charge.DataType is null)
+        {
+            amount = request.Amount?.Thousandths ?? line.Amount - line.Refunded;
+        }
+        else if (request.SubjectId is null || _ownership is not { } ownership || ownership.LineId != charge.LineId || ownership.Amount is not { } paid
+            || (request.Amount is { } asked && asked.Thousandths != paid))
         {
             // Not a lead this line bought, already refunded, or not the whole of it.
             return Refusal(LedgerStatus.RefundExceedsCharge, charge.CreditType);
         }
-        var hold = plan.PlannedHold(charge.HoldId!) ?? _hold;
-        var line = hold?.RollUpMap().Values.FirstOrDefault(l => l.LineId == charge.LineId);
-        if (hold is null || line is null || paid > line.Amount - line.Refunded)
+        else
+        {
+            (amount, ended) = (paid, ownership);
+        }
+        if (amount <= 0 || amount > line.Amount - line.Refunded)
         {
             return Refusal(LedgerStatus.RefundExceedsCharge, charge.CreditType);
         }
         var wallet = plan.Wallet(charge.CreditType);
-        wallet.Refund(paid);
-        wallet.UncountSpend(charge.UserId, paid, charge.At);
+        wallet.Refund(amount);
+        wallet.UncountSpend(charge.UserId, amount, charge.At);
         plan.Touch(wallet);
-        line.Refunded += paid;
-        line.RefundedLeads++;
+        line.Refunded += amount;
+        if (ended is not null)
+        {
+            line.RefundedLeads++;
+            plan.RemoveOwnership(ended, this);
+        }
         plan.WriteRollUp(hold, line, this);
         plan.UpdateHold(hold, this);
-        plan.RemoveOwnership(ownership, this);
-        return AddRefundLine(plan, wallet, charge, paid, request.SubjectId);
+        return AddRefundLine(plan, wallet, charge, amount, ended is null ? null : request.SubjectId);
     }
 
     private LedgerResult AddRefundLine(BatchPlan plan, WalletState wallet, LineRow charge, long amount, string? subjectId)

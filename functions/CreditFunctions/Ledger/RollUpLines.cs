@@ -80,7 +80,7 @@ internal static class RollUpLines
     public static string Describe(RollUpLine line)
     {
         var text = string.Create(CultureInfo.InvariantCulture,
-            $"{line.Description ?? line.Action}: {line.Leads:N0} {(line.Leads == 1 ? "lead" : "leads")}, {line.Amount / 1000m:#,##0.###} credits");
+            $"{line.Description ?? line.Action}: {line.Leads:N0} {(line.Leads == 1 ? "lead" : "leads")}, {CreditsText(line.Amount)}");
         if (line.OwnedLeads > 0)
         {
             text += string.Create(CultureInfo.InvariantCulture, $"; {line.OwnedLeads:N0} already owned, free");
@@ -89,6 +89,13 @@ internal static class RollUpLines
         {
             text += string.Create(CultureInfo.InvariantCulture, $"; {line.RefundedLeads:N0} refunded");
         }
+        else if (line.Refunded > 0)
+        {
+            text += string.Create(CultureInfo.InvariantCulture, $"; {CreditsText(line.Refunded)} refunded");
+        }
         return text;
     }
+
+    private static string CreditsText(long thousandths) =>
+        string.Create(CultureInfo.InvariantCulture, $"{thousandths / 1000m:#,##0.###} {(thousandths == 1000 ? "credit" : "credits")}");
 }

@@ -100,6 +100,38 @@ public sealed class JobLineTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task A_validation_job_line_buys_no_data_and_is_refunded_by_amount()
+    {
+        var ctx = await LedgerTestContext.CreateAsync(azurite);
+        await ctx.GrantAsync("t1", "email", 100);
+        var placed = await ctx.Ledger.PlaceHoldAsync(new HoldRequest("t1", "ada", "enrichment", "csv_validate", Credits.FromDecimal(5),
+            ctx.Clock.Now + TimeSpan.FromDays(1), LedgerTestContext.Key()));
+        LedgerResult? verdict = null;
+        for (var i = 0; i < 4; i++)
+        {
+            verdict = await ctx.Ledger.ChargeAsync(new ChargeRequest("t1", "ada", "enrichment", "csv_validate", LedgerTestContext.Key())
+            {
+                SubjectId = $"p{i}", HoldId = placed.HoldId, RollUp = true, Description = "CSV email validation — job v.csv",
+            });
+        }
+
+        var refund = await ctx.Ledger.RefundAsync(new RefundRequest("t1", "admin", verdict!.LineId!, "verifier outage", LedgerTestContext.Key())
+        {
+            Amount = Credits.FromDecimal(1),
+        });
+        var rest = await ctx.Ledger.RefundAsync(new RefundRequest("t1", "admin", verdict.LineId!, "verifier outage", LedgerTestContext.Key()));
+        var more = await ctx.Ledger.RefundAsync(new RefundRequest("t1", "admin", verdict.LineId!, "verifier outage", LedgerTestContext.Key()));
+
+        Assert.Equal((LedgerStatus.Refunded, 1m), Outcome(refund));
+        Assert.Equal((LedgerStatus.Refunded, 1m), Outcome(rest));
+        Assert.Equal(LedgerStatus.RefundExceedsCharge, more.Status);
+        var line = Assert.Single(await ctx.UsageAsync("t1"));
+        Assert.Equal("CSV email validation — job v.csv: 4 leads, 2 credits; 2 credits refunded", line.Description);
+        Assert.Equal(100m, (await ctx.BalanceAsync("t1", "email")).Balance.Value);
+        await ctx.AssertVerifiedAsync("t1");
+    }
+
+    [Fact]
     public async Task Two_processes_drawing_into_one_job_line_at_once_count_every_lead_once()
     {
         var ctx = await LedgerTestContext.CreateAsync(azurite);
