@@ -70,8 +70,12 @@ public sealed partial class TrackingScanner(TrackingStore store, ContactStore co
     public static string EventId(string contactId, string? newDomain, string? newTitle, string? since) =>
         TrackingStore.Hash($"{contactId}|{newDomain?.ToLowerInvariant()}|{newTitle}|{since}");
 
-    /// <summary>Before the first chunk: finishes untracks a crash interrupted.</summary>
-    public Task PrepareAsync(string teamId, CancellationToken ct) => tracking.FinishUntracksAsync(teamId, ct);
+    /// <summary>Before the first chunk: finishes the untracks and the track requests a crash interrupted.</summary>
+    public async Task PrepareAsync(string teamId, CancellationToken ct)
+    {
+        await tracking.FinishUntracksAsync(teamId, ct).ConfigureAwait(false);
+        await tracking.FinishClaimsAsync(teamId, ct).ConfigureAwait(false);
+    }
 
     /// <summary>Scans the chunk after <paramref name="afterRowKey"/> for <paramref name="day"/>.</summary>
     public async Task<ScanPage> ScanChunkAsync(string teamId, string day, string? afterRowKey, CancellationToken ct)

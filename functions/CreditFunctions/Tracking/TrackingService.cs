@@ -52,7 +52,10 @@ public sealed class UnknownContactException(string field, string contactId) : Ex
 /// idempotent ledger operation keyed by the request (all or nothing: a short balance deletes the claims and answers 402);
 /// (4) the claims become <c>tracked</c>. A crash before (3) leaves pending rows that track nothing and hold nothing; a
 /// crash after (3) leaves them pending with their credits held: the same request retried with its key finds its claims
-/// and the ledger's stored result, and finishes (4). An untrack marks its rows <c>untracking</c> in transactions of at
+/// and the ledger's stored result, and finishes (4). A request never retried is finished by the team's next scan
+/// (<see cref="FinishClaimsAsync"/>): its claims older than <see cref="ClaimGrace"/> ask the ledger again with the
+/// request's own key, user and count, so a hold that was placed answers its first result, one that was not is placed now
+/// (402 lets the claims go), and the claims become <c>tracked</c>. An untrack marks its rows <c>untracking</c> in transactions of at
 /// most 100 rows, each under a batch key; releases each batch's count from the hold with that key; then deletes them. A
 /// crash between leaves <c>untracking</c> rows, which the next untrack or scan of the team finishes with the same keys.
 /// </remarks>
@@ -73,6 +76,13 @@ public sealed class TrackingService(TrackingStore store, ContactStore contacts, 
 
     /// <summary>How long an interrupted untrack waits before another request or a scan finishes it.</summary>
     public static readonly TimeSpan UntrackGrace = TimeSpan.FromMinutes(1);
+
+    /// <summary>How long a track request's claims may stay pending before the scan finishes them (the request itself takes
+    /// seconds from its claims to its hold).</summary>
+    public static readonly TimeSpan ClaimGrace = TimeSpan.FromMinutes(10);
+
+    /// <summary>Tests set this to make a track request stop right after its hold, as a crash would (return true to stop).</summary>
+    internal static Func<string, bool>? CrashAfterHoldForTests { get; set; }
 
     /// <summary>What the team's tracking holds now.</summary>
     public async Task<decimal> HeldAsync(string teamId, CancellationToken ct) => (await ledger.GetStandingHoldAsync(teamId, Action, ct).ConfigureAwait(false)).Value;
@@ -114,7 +124,7 @@ public sealed class TrackingService(TrackingStore store, ContactStore contacts, 
         }
         await store.RememberTeamAsync(teamId, ct).ConfigureAwait(false);
 
-        var claimed = await ClaimAsync(teamId, key, distinct, ct).ConfigureAwait(false);
+        var claimed = await ClaimAsync(teamId, userId, key, distinct, ct).ConfigureAwait(false);
         if (maxCredits is { } max && claimed.Count > max.Value)
         {
             // A job never spends more than its maxCredits: nothing is held, the claims are let go.
@@ -126,11 +136,7 @@ public sealed class TrackingService(TrackingStore store, ContactStore contacts, 
         }
         if (claimed.Count > 0)
         {
-            var hold = new StandingHoldRequest(teamId, userId, Feature, Action, Credits.FromDecimal(claimed.Count), "tracking:track:" + TrackingStore.Hash(teamId + "|" + key))
-            {
-                Description = claimed.Count == 1 ? "Tracked 1 contact" : $"Tracked {claimed.Count} contacts",
-            };
-            var held = await HoldWithRetriesAsync(hold, ct).ConfigureAwait(false);
+            var held = await HoldWithRetriesAsync(TrackHold(teamId, userId, key, claimed.Count), ct).ConfigureAwait(false);
             if (held.Status is LedgerStatus.InsufficientCredits or LedgerStatus.SpendLimitReached)
             {
                 await ReleaseClaimsAsync(claimed, ct).ConfigureAwait(false);
@@ -142,6 +148,10 @@ public sealed class TrackingService(TrackingStore store, ContactStore contacts, 
             if (held.Status != LedgerStatus.HoldPlaced)
             {
                 throw new LedgerUnavailableException($"The tracking hold was not placed ({held.Status}).", null);
+            }
+            if (CrashAfterHoldForTests?.Invoke(teamId) == true)
+            {
+                throw new IOException("Injected failure after the tracking hold (as if the worker died).");
             }
             var now = clock.GetUtcNow();
             await store.SubmitAsync([.. claimed.Select(row =>
@@ -155,6 +165,53 @@ public sealed class TrackingService(TrackingStore store, ContactStore contacts, 
             await HeldAsync(teamId, ct).ConfigureAwait(false));
         await store.SaveRequestResultAsync(teamId, key, JsonSerializer.Serialize(result, s_json), ct).ConfigureAwait(false);
         return result;
+    }
+
+    /// <summary>The standing hold's growth for the <paramref name="count"/> contacts a request claimed: keyed by the request, so
+    /// asking again (a retry, or the scan finishing an interrupted request) answers the first result.</summary>
+    private static StandingHoldRequest TrackHold(string teamId, string userId, string key, int count) =>
+        new(teamId, userId, Feature, Action, Credits.FromDecimal(count), "tracking:track:" + TrackingStore.Hash(teamId + "|" + key))
+        {
+            Description = count == 1 ? "Tracked 1 contact" : $"Tracked {count} contacts",
+        };
+
+    /// <summary>
+    /// Finishes the track requests that stopped between their claims and their end (a crash) and were not retried: per
+    /// request, its claims older than <see cref="ClaimGrace"/> ask the ledger again with the request's key, user and
+    /// count. A hold placed before answers its first result (or, when some claims were already marked tracked, says the
+    /// key exists with other parameters: placed too); one never placed is placed now. Either way the claims become
+    /// <c>tracked</c>; a balance that can no longer hold them lets them go, and nothing is held.
+    /// </summary>
+    public async Task FinishClaimsAsync(string teamId, CancellationToken ct)
+    {
+        var before = clock.GetUtcNow() - ClaimGrace;
+        var left = new List<TrackedContactRow>();
+        await foreach (var row in store.AllAsync(teamId, TrackingStates.Pending, ct).ConfigureAwait(false))
+        {
+            if (row.ClaimedAt < before && row.ClaimKey is not null)
+            {
+                left.Add(row);
+            }
+        }
+        foreach (var request in left.GroupBy(r => (Key: r.ClaimKey!, User: r.ClaimedBy ?? "system")))
+        {
+            var claims = request.ToList();
+            var held = await HoldWithRetriesAsync(TrackHold(teamId, request.Key.User, request.Key.Key, claims.Count), ct).ConfigureAwait(false);
+            if (held.Status is LedgerStatus.HoldPlaced or LedgerStatus.ExistsWithDifferentParameters)
+            {
+                var now = clock.GetUtcNow();
+                foreach (var row in claims)
+                {
+                    (row.State, row.TrackedAt) = (TrackingStates.Tracked, row.TrackedAt ?? now);
+                }
+                await store.SubmitAsync([.. claims.Select(row => new TableTransactionAction(TableTransactionActionType.UpdateMerge, row, ETag.All))], ct)
+                    .ConfigureAwait(false);
+            }
+            else if (held.Status is LedgerStatus.InsufficientCredits or LedgerStatus.SpendLimitReached)
+            {
+                await ReleaseClaimsAsync(claims, ct).ConfigureAwait(false);
+            }
+        }
     }
 
     /// <summary>Places the hold, asking again with the same key when the ledger's outcome was unknown (the key makes the
@@ -255,12 +312,13 @@ public sealed class TrackingService(TrackingStore store, ContactStore contacts, 
 
     /// <summary>Inserts a pending row per contact not tracked yet; returns the rows this request owns (claimed now or by an
     /// earlier attempt with the same key).</summary>
-    private async Task<List<TrackedContactRow>> ClaimAsync(string teamId, string key, Dictionary<string, PersonInput?> wanted, CancellationToken ct)
+    private async Task<List<TrackedContactRow>> ClaimAsync(string teamId, string userId, string key, Dictionary<string, PersonInput?> wanted, CancellationToken ct)
     {
         var now = clock.GetUtcNow();
         var rows = wanted.Select(w => new TrackedContactRow
         {
             PartitionKey = teamId, RowKey = TrackingStore.ContactPrefix + w.Key, ContactId = w.Key, State = TrackingStates.Pending, ClaimKey = key, ClaimedAt = now,
+            ClaimedBy = userId,
             Name = w.Value is { } p ? string.Join(' ', new[] { p.FirstName, p.LastName }.Where(n => n is not null)) : null,
             FirstName = w.Value?.FirstName, LastName = w.Value?.LastName, LinkedInUrl = w.Value?.LinkedInUrl, Email = w.Value?.Email,
             KnownDomain = w.Value?.CompanyDomain, CompanyDomain = w.Value?.CompanyDomain, Company = w.Value?.CompanyName,

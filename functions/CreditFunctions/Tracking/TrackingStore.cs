@@ -46,6 +46,9 @@ public sealed class TrackedContactRow : ITableEntity
     /// <summary>When the claim was made.</summary>
     public DateTimeOffset ClaimedAt { get; set; }
 
+    /// <summary>Who made a pending claim: a claim its request left behind is finished under that user.</summary>
+    public string? ClaimedBy { get; set; }
+
     /// <summary>When tracking started.</summary>
     public DateTimeOffset? TrackedAt { get; set; }
 

@@ -8,6 +8,7 @@ using CreditFunctions.Tests.Providers;
 using CreditFunctions.Tests.Waterfall;
 using CreditFunctions.TestSupport;
 using CreditFunctions.Tracking;
+using Microsoft.Extensions.DependencyInjection;
 using SandboxProviders;
 using static CreditFunctions.Tests.Waterfall.WaterfallTestContext;
 
@@ -197,6 +198,54 @@ public sealed class TrackingTests(AzuriteFixture azurite, SandboxVendors sandbox
         Assert.Equal(first.GetRawText(), again.GetRawText());
         Assert.Equal(HttpStatusCode.Conflict, other.StatusCode);
         Assert.Equal((8m, 2m), await TrackingBalanceAsync(ctx));
+        await AssertVerifiedAsync(ctx);
+    }
+
+    [Fact]
+    public async Task A_track_request_that_died_after_its_hold_and_was_never_retried_is_finished_by_the_next_scan()
+    {
+        await using var ctx = await StartAsync();
+        var people = Known(3);
+        TrackingService.CrashAfterHoldForTests = team => team == ctx.TeamId;
+        try
+        {
+            using var crashed = await ctx.PostAsync("/api/v1/tracking/contacts", Contacts(people), "dies-after-hold");
+            Assert.Equal(HttpStatusCode.InternalServerError, crashed.StatusCode);
+        }
+        finally
+        {
+            TrackingService.CrashAfterHoldForTests = null;
+        }
+        var store = ctx.App.Services.GetRequiredService<TrackingStore>();
+        async Task<List<TrackedContactRow>> RowsAsync()
+        {
+            var rows = new List<TrackedContactRow>();
+            await foreach (var row in store.AllAsync(ctx.TeamId, null, Ct))
+            {
+                rows.Add(row);
+            }
+            return rows;
+        }
+        // Held, not tracked: three claims left pending by a request nobody retries.
+        Assert.Equal((7m, 3m), await TrackingBalanceAsync(ctx));
+        Assert.All(await RowsAsync(), r => Assert.Equal(TrackingStates.Pending, r.State));
+
+        // Within the grace they are left to their request; once they are older, the next scan finishes it.
+        await ctx.App.Services.GetRequiredService<TrackingService>().FinishClaimsAsync(ctx.TeamId, Ct);
+        Assert.All(await RowsAsync(), r => Assert.Equal(TrackingStates.Pending, r.State));
+        foreach (var row in await RowsAsync())
+        {
+            row.ClaimedAt -= TrackingService.ClaimGrace + TimeSpan.FromMinutes(1);
+            await store.Table.UpdateEntityAsync(row, row.ETag, Azure.Data.Tables.TableUpdateMode.Merge, Ct);
+        }
+        await ScanAsync(ctx);
+
+        Assert.All(await RowsAsync(), r => Assert.Equal(TrackingStates.Tracked, r.State));
+        Assert.Equal((7m, 3m), await TrackingBalanceAsync(ctx));
+        // The request retried after all answers tracked, and holds nothing more.
+        var retried = await JsonAsync(await ctx.PostAsync("/api/v1/tracking/contacts", Contacts(people), "dies-after-hold"));
+        Assert.Equal(3, retried.GetProperty("tracked").GetInt32());
+        Assert.Equal((7m, 3m), await TrackingBalanceAsync(ctx));
         await AssertVerifiedAsync(ctx);
     }
 
