@@ -13,7 +13,6 @@ using CreditFunctions.Tests.Providers;
 using CreditFunctions.TestSupport;
 using Microsoft.Extensions.Logging.Abstractions;
 using SandboxProviders;
-using LocalRun = CreditFunctions.Tests.Waterfall.CrashRecoveryTests.LocalRun;
 
 namespace CreditFunctions.Tests.CsvJobs;
 
@@ -30,15 +29,8 @@ public sealed class CsvCrashRecoveryTests(AzuriteFixture azurite, SandboxVendors
         {
             sandbox.Configure(vendor, v => v with { Latency = new LatencySettings { FixedMilliseconds = 250 } });
         }
-        var settings = Settings();
-        var tables = new TableServiceClient(azurite.ConnectionString);
-        var teams = new TeamStore(tables.GetTableClient(settings[AuthOptions.TableSetting]!));
-        var ledger = new LedgerService(tables, Catalog.Default, new LedgerOptions { TableName = settings["CREDITFUNCTIONS_LEDGER_TABLE"]! },
-            TimeProvider.System, NullLogger<LedgerService>.Instance);
-        await ledger.InitializeAsync(Ct);
-        var team = AzuriteFixture.NewName("team");
-        var admin = (await teams.CreateAsync(team, "ada", "test", Ct)).AdminKey!.Key;
-        Assert.Equal(LedgerStatus.Granted, (await ledger.GrantAsync(new GrantRequest(team, "ada", "email", Credits.FromDecimal(5000), GrantKind.TopUp, "grant"))).Status);
+        var settings = CrashRecovery.Settings(azurite, sandbox);
+        var (ledger, team, admin) = await CrashRecovery.TeamAsync(azurite, settings, ("email", 5000));
         const int rows = 1500;
         var text = new StringBuilder("first_name,last_name,company,domain,linkedin,row\r\n");
         foreach (var (p, i) in sandbox.People.People.Take(rows).Select((p, i) => (p, i)))
@@ -54,19 +46,15 @@ public sealed class CsvCrashRecoveryTests(AzuriteFixture azurite, SandboxVendors
         var id = (await created.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("id").GetString()!;
         using var put = await first.Client(admin).PutAsync($"/api/v1/csv-jobs/{id}/file", new StringContent(text.ToString()), Ct);
         Assert.Equal(HttpStatusCode.Accepted, put.StatusCode);
-        await WaitUntilAsync(async () => (await ledger.GetBalancesAsync(team, Ct)).Single(b => b.CreditType == "email").Spent.Value > 0, "no charge before the kill");
+        await CrashRecovery.WaitUntilAsync(async () => (await ledger.GetBalancesAsync(team, Ct)).Single(b => b.CreditType == "email").Spent.Value > 0,
+            "no charge before the kill", seconds: 90);
         first.Kill();
         var atKill = await client.GetFromJsonAsync<JsonElement>($"/api/v1/csv-jobs/{id}", Ct);
 
-        var job = await WaitForAsync(client, id);
+        var job = await CrashRecovery.WaitForStatusAsync(client, $"/api/v1/csv-jobs/{id}", ["completed", "failed", "cancelled"], seconds: 180);
         using var resultsUrl = await client.GetAsync($"/api/v1/csv-jobs/{id}/results?download=true", Ct);
         var results = CsvRows.ReadRange((await resultsUrl.Content.ReadAsStringAsync(Ct)).TrimStart('\uFEFF'), ',', 0).Skip(1).Select(r => r.Cells).ToList();
-        var lines = new List<UsageLine>();
-        await foreach (var line in ledger.StreamUsageAsync(new UsageQuery(team), Ct))
-        {
-            lines.Add(line);
-        }
-        var charges = lines.Where(l => l.Action == "csv_enrich_validate" && l.Credits.Value > 0).ToList();
+        var charges = (await CrashRecovery.LinesAsync(ledger, new UsageQuery(team))).Where(l => l.Action == "csv_enrich_validate" && l.Credits.Value > 0).ToList();
         var balance = (await ledger.GetBalancesAsync(team, Ct)).Single(b => b.CreditType == "email");
         var found = results.Count(r => r[6].Length > 0);
 
@@ -80,56 +68,5 @@ public sealed class CsvCrashRecoveryTests(AzuriteFixture azurite, SandboxVendors
         Assert.Equal(5000m - found, balance.Balance.Value);
         Assert.Equal(0m, balance.Held.Value);
         Assert.True((await ledger.VerifyAsync(team, Ct)).Ok);
-    }
-
-    private Dictionary<string, string?> Settings()
-    {
-        var settings = SandboxProcess.DefaultKeySettings.ToDictionary(k => k.Key, k => (string?)k.Value);
-        settings["AzureWebJobsStorage"] = azurite.ConnectionString;
-        settings[ProviderCatalog.SandboxUrlSetting] = sandbox.Server.BaseAddress.ToString();
-        settings[ProviderCatalog.FileSetting] = Waterfall.CrashRecoveryTests.RoomyProviders();
-        settings[AuthOptions.TableSetting] = AzuriteFixture.NewName("teams");
-        settings["CREDITFUNCTIONS_LEDGER_TABLE"] = AzuriteFixture.NewName("ledger");
-        settings["CREDITFUNCTIONS_ENRICHMENT_TABLE"] = AzuriteFixture.NewName("enrich");
-        settings["CREDITFUNCTIONS_CSVJOBS_TABLE"] = AzuriteFixture.NewName("csvjobs");
-        settings["AzureFunctionsWebHost__hostid"] = AzuriteFixture.NewName("host");
-        settings["DevHost__BlobScanInterval"] = "00:00:00.250";
-        settings[AuthOptions.DemoSeedSetting] = "false";
-        settings["CREDITFUNCTIONS_SECRETS_KEY"] = Convert.ToBase64String(new byte[32]);
-        settings["AzureWebJobs__plan-grants__Disabled"] = "true";
-        settings["Logging__LogLevel__Default"] = "Warning";
-        const string durable = "AzureFunctionsJobHost__extensions__durableTask__";
-        settings[durable + "hubName"] = AzuriteFixture.NewName("hub");
-        settings[durable + "storageProvider__workItemQueueVisibilityTimeout"] = "00:00:05";
-        settings[durable + "storageProvider__controlQueueVisibilityTimeout"] = "00:00:05";
-        settings[durable + "storageProvider__leaseInterval"] = "00:00:05";
-        settings[durable + "storageProvider__leaseRenewInterval"] = "00:00:02";
-        settings[durable + "storageProvider__leaseAcquireInterval"] = "00:00:02";
-        return settings;
-    }
-
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
-    {
-        var clock = Stopwatch.StartNew();
-        while (!await condition())
-        {
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(90), what);
-            await Task.Delay(50, Ct);
-        }
-    }
-
-    private static async Task<JsonElement> WaitForAsync(HttpClient client, string id)
-    {
-        var clock = Stopwatch.StartNew();
-        while (true)
-        {
-            var state = await client.GetFromJsonAsync<JsonElement>($"/api/v1/csv-jobs/{id}", Ct);
-            if (state.GetProperty("status").GetString() is "completed" or "failed" or "cancelled")
-            {
-                return state;
-            }
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(180), $"the job did not finish after the kill: {state}");
-            await Task.Delay(250, Ct);
-        }
     }
 }

@@ -25,36 +25,8 @@ public sealed class TrackingCrashRecoveryTests(AzuriteFixture azurite, SandboxVe
     public async Task A_worker_killed_mid_scan_leaves_the_scan_to_finish_after_restart_and_each_change_is_charged_once()
     {
         sandbox.Reset();
-        var settings = SandboxProcess.DefaultKeySettings.ToDictionary(k => k.Key, k => (string?)k.Value);
-        settings["AzureWebJobsStorage"] = azurite.ConnectionString;
-        settings[ProviderCatalog.SandboxUrlSetting] = sandbox.Server.BaseAddress.ToString();
-        settings[ProviderCatalog.FileSetting] = CrashRecoveryTests.RoomyProviders();
-        settings[AuthOptions.TableSetting] = AzuriteFixture.NewName("teams");
-        settings["CREDITFUNCTIONS_LEDGER_TABLE"] = AzuriteFixture.NewName("ledger");
-        settings["CREDITFUNCTIONS_ENRICHMENT_TABLE"] = AzuriteFixture.NewName("enrich");
-        settings[TrackingOptions.TableSetting] = AzuriteFixture.NewName("tracking");
-        settings[AuthOptions.DemoSeedSetting] = "false";
-        settings["CREDITFUNCTIONS_SECRETS_KEY"] = Convert.ToBase64String(new byte[32]);
-        settings["AzureWebJobs__plan-grants__Disabled"] = "true";
-        settings["AzureWebJobs__tracking-scan__Disabled"] = "true";
-        settings["Logging__LogLevel__Default"] = "Warning";
-        const string durable = "AzureFunctionsJobHost__extensions__durableTask__";
-        settings[durable + "hubName"] = AzuriteFixture.NewName("hub");
-        settings[durable + "storageProvider__workItemQueueVisibilityTimeout"] = "00:00:05";
-        settings[durable + "storageProvider__controlQueueVisibilityTimeout"] = "00:00:05";
-        settings[durable + "storageProvider__leaseInterval"] = "00:00:05";
-        settings[durable + "storageProvider__leaseRenewInterval"] = "00:00:02";
-        settings[durable + "storageProvider__leaseAcquireInterval"] = "00:00:02";
-
-        var tables = new TableServiceClient(azurite.ConnectionString);
-        var teams = new TeamStore(tables.GetTableClient(settings[AuthOptions.TableSetting]!));
-        var ledger = new LedgerService(tables, Catalog.Default, new LedgerOptions { TableName = settings["CREDITFUNCTIONS_LEDGER_TABLE"]! },
-            TimeProvider.System, NullLogger<LedgerService>.Instance);
-        await ledger.InitializeAsync(Ct);
-        var team = AzuriteFixture.NewName("team");
-        var admin = (await teams.CreateAsync(team, "ada", "test", Ct)).AdminKey!.Key;
-        await ledger.GrantAsync(new GrantRequest(team, "ada", "tracking", Credits.FromDecimal(2000), GrantKind.TopUp, "grant-tracking"));
-        await ledger.GrantAsync(new GrantRequest(team, "ada", "email", Credits.FromDecimal(2000), GrantKind.TopUp, "grant-email"));
+        var settings = CrashRecovery.Settings(azurite, sandbox);
+        var (ledger, team, admin) = await CrashRecovery.TeamAsync(azurite, settings, ("tracking", 2000), ("email", 2000));
 
         var vendor = sandbox.Vendors.Get(TrackingScanner.Provider)!;
         var people = sandbox.People.People.Where(p => VendorKnowledge.Knows(TrackingScanner.Provider, vendor, p)).Take(1500).ToList();
@@ -64,7 +36,7 @@ public sealed class TrackingCrashRecoveryTests(AzuriteFixture azurite, SandboxVe
         // Slow enough that the kill lands inside the scan, whose chunks each make 5 bulk requests.
         sandbox.Configure(TrackingScanner.Provider, v => v with { Latency = new LatencySettings { FixedMilliseconds = 700 } });
 
-        await using var first = await CrashRecoveryTests.LocalRun.StartAsync(settings);
+        await using var first = await LocalRun.StartAsync(settings);
         using var firstClient = first.Client(admin);
         firstClient.Timeout = TimeSpan.FromMinutes(2);
         using (var tracked = await firstClient.PostAsJsonAsync("/api/v1/tracking/contacts",
@@ -76,31 +48,17 @@ public sealed class TrackingCrashRecoveryTests(AzuriteFixture azurite, SandboxVe
         {
             Assert.Equal(HttpStatusCode.OK, started.StatusCode);
         }
-        await WaitUntilAsync(async () => (await ledger.GetBalancesAsync(team, Ct)).Single(b => b.CreditType == "email").Spent.Value > 0, "no charge before the kill");
+        await CrashRecovery.WaitUntilAsync(async () => (await ledger.GetBalancesAsync(team, Ct)).Single(b => b.CreditType == "email").Spent.Value > 0,
+            "no charge before the kill", seconds: 120);
         first.Kill();
         var chargedAtKill = (await ledger.GetBalancesAsync(team, Ct)).Single(b => b.CreditType == "email").Spent.Value;
 
-        await using var second = await CrashRecoveryTests.LocalRun.StartAsync(settings);
+        await using var second = await LocalRun.StartAsync(settings);
         using var client = second.Client(admin);
         var day = DateTimeOffset.UtcNow.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
-        var clock = Stopwatch.StartNew();
-        JsonElement state;
-        while (true)
-        {
-            state = await client.GetFromJsonAsync<JsonElement>($"/api/v1/tracking/scans/{day}", Ct);
-            if (state.GetProperty("status").GetString() is "completed" or "failed" or "terminated")
-            {
-                break;
-            }
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(180), $"the scan did not finish after the restart: {state}");
-            await Task.Delay(250, Ct);
-        }
+        var state = await CrashRecovery.WaitForStatusAsync(client, $"/api/v1/tracking/scans/{day}", ["completed", "failed", "terminated"], seconds: 180);
 
-        var lines = new List<UsageLine>();
-        await foreach (var line in ledger.StreamUsageAsync(new UsageQuery(team) { Feature = "job_change" }, Ct))
-        {
-            lines.Add(line);
-        }
+        var lines = await CrashRecovery.LinesAsync(ledger, new UsageQuery(team) { Feature = "job_change" });
         var events = (await client.GetFromJsonAsync<JsonElement>("/api/v1/tracking/events", Ct)).GetProperty("events").EnumerateArray().ToList();
         var email = (await ledger.GetBalancesAsync(team, Ct)).Single(b => b.CreditType == "email");
         var trackingBalance = (await ledger.GetBalancesAsync(team, Ct)).Single(b => b.CreditType == "tracking");
@@ -115,15 +73,5 @@ public sealed class TrackingCrashRecoveryTests(AzuriteFixture azurite, SandboxVe
         Assert.Equal(people.Count, trackingBalance.Held.Value);
         var report = await ledger.VerifyAsync(team, Ct);
         Assert.True(report.Ok, string.Join("; ", report.Problems));
-    }
-
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
-    {
-        var clock = Stopwatch.StartNew();
-        while (!await condition())
-        {
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(120), what);
-            await Task.Delay(50, Ct);
-        }
     }
 }
