@@ -52,7 +52,7 @@ public static class CreditFunctionsApp
 
     /// <summary>The settings that name the queues of the app's queue triggers and the schedule of the tracking scan's timer
     /// (<c>%Setting%</c>, which the host must resolve), with each one's default: a local run and the deployment set them.</summary>
-    public static IReadOnlyDictionary<string, string> QueueSettingDefaults { get; } = new Dictionary<string, string>(StringComparer.Ordinal)
+    public static IReadOnlyDictionary<string, string> TriggerSettingDefaults { get; } = new Dictionary<string, string>(StringComparer.Ordinal)
     {
         [AlertOptions.QueueSetting] = AlertOptions.DefaultQueue,
         [FormOptions.QueueSetting] = FormOptions.DefaultQueue,

@@ -25,7 +25,7 @@ if (configuration[CreditFunctions.Platform.EgressGuard.AllowSetting] is null or 
     settings[CreditFunctions.Platform.EgressGuard.AllowSetting] = sandboxUrl.GetLeftPart(UriPartial.Authority);
 }
 // Queue triggers name their queues by settings, as in Azure; the local run gives each its default.
-foreach (var (name, queue) in CreditFunctionsApp.QueueSettingDefaults.Where(q => configuration[q.Key] is null or ""))
+foreach (var (name, queue) in CreditFunctionsApp.TriggerSettingDefaults.Where(q => configuration[q.Key] is null or ""))
 {
     settings[name] = queue;
 }

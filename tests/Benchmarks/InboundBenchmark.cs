@@ -52,35 +52,8 @@ internal static class InboundBenchmark
             }, StringComparer.Ordinal),
         };
         await using var sandbox = await SandboxServer.StartAsync(new SandboxOptions { Config = sandboxConfig });
-        var root = AzuriteProcess.FindRepositoryRoot() ?? throw new InvalidOperationException("The repository root was not found.");
-        var settings = SandboxProcess.DefaultKeySettings.ToDictionary(k => k.Key, k => (string?)k.Value, StringComparer.Ordinal);
-        settings["AzureWebJobsStorage"] = azurite.ConnectionString;
-        settings[ProviderCatalog.SandboxUrlSetting] = sandbox.BaseAddress.ToString();
-        settings[ProviderCatalog.FileSetting] = WriteProvidersFileWithoutRateLimits();
-        settings[AuthOptions.TableSetting] = "ibteams";
-        settings["CREDITFUNCTIONS_LEDGER_TABLE"] = "ibledger";
-        settings[WaterfallSetup.TableSetting] = "ibenrich";
-        settings[Alerts.AlertOptions.QueueSetting] = "ibalerts";
-        settings[FormOptions.QueueSetting] = "ibforms";
-        settings[FormOptions.TableSetting] = "ibinbound";
-        settings[VisitorOptions.QueueSetting] = "ibvisitors";
-        settings[AuthOptions.DemoSeedSetting] = "false";
-        settings[SecretProtector.KeySetting] = Convert.ToBase64String(new byte[32]);
-        settings["AzureFunctionsJobHost:extensions:durableTask:hubName"] = "ibhub";
-        settings["AzureWebJobs.plan-grants.Disabled"] = "true";
-        settings[Tracking.TrackingOptions.ScheduleSetting] = Tracking.TrackingOptions.DefaultSchedule;
-        settings["AzureWebJobs.tracking-scan.Disabled"] = "true";
-        settings["Logging:LogLevel:Default"] = "Warning";
-        settings["Logging:LogLevel:DevHost.Invocation.FunctionInvoker"] = "Warning";
-
-        var host = await FunctionsDevHost.StartAsync(new DevHostOptions
-        {
-            AppAssembly = typeof(CreditFunctionsApp).Assembly,
-            ConfigureAppServices = (configuration, services) => services.AddCreditFunctions(configuration),
-            HostJsonPath = Path.Combine(root, "host.json"),
-            Settings = settings,
-            Port = 0,
-        });
+        var settings = BenchmarkApp.Settings("ib", azurite.ConnectionString, sandbox.BaseAddress, WriteProvidersFileWithoutRateLimits());
+        var host = await BenchmarkApp.StartAsync(settings);
         try
         {
             using var http = new HttpClient { BaseAddress = host.BaseAddress, Timeout = TimeSpan.FromMinutes(2) };

@@ -50,36 +50,9 @@ internal static class TrackingBenchmark
         };
         await using var sandbox = await SandboxServer.StartAsync(new SandboxOptions { Config = sandboxConfig });
         sandbox.Vendors.Clock.Fixed = ClockAt.ToDateTime(new TimeOnly(12, 0), DateTimeKind.Utc);
-        var root = AzuriteProcess.FindRepositoryRoot() ?? throw new InvalidOperationException("The repository root was not found.");
+        var settings = BenchmarkApp.Settings("tr", azurite.ConnectionString, sandbox.BaseAddress, WriteProvidersFileWithoutRateLimits());
         const string hub = "trhub";
-        var settings = SandboxProcess.DefaultKeySettings.ToDictionary(k => k.Key, k => (string?)k.Value, StringComparer.Ordinal);
-        settings["AzureWebJobsStorage"] = azurite.ConnectionString;
-        settings[ProviderCatalog.SandboxUrlSetting] = sandbox.BaseAddress.ToString();
-        settings[ProviderCatalog.FileSetting] = WriteProvidersFileWithoutRateLimits();
-        settings[AuthOptions.TableSetting] = "trteams";
-        settings["CREDITFUNCTIONS_LEDGER_TABLE"] = "trledger";
-        settings[WaterfallSetup.TableSetting] = "trenrich";
-        settings[TrackingOptions.TableSetting] = "trtracking";
-        foreach (var (name, value) in CreditFunctionsApp.QueueSettingDefaults)
-        {
-            settings[name] = value;
-        }
-        settings[AuthOptions.DemoSeedSetting] = "false";
-        settings[SecretProtector.KeySetting] = Convert.ToBase64String(new byte[32]);
-        settings["AzureFunctionsJobHost:extensions:durableTask:hubName"] = hub;
-        settings["AzureWebJobs.plan-grants.Disabled"] = "true";
-        settings["AzureWebJobs.tracking-scan.Disabled"] = "true";
-        settings["Logging:LogLevel:Default"] = "Warning";
-        settings["Logging:LogLevel:DevHost.Invocation.FunctionInvoker"] = "Warning";
-
-        var host = await FunctionsDevHost.StartAsync(new DevHostOptions
-        {
-            AppAssembly = typeof(CreditFunctionsApp).Assembly,
-            ConfigureAppServices = (configuration, services) => services.AddCreditFunctions(configuration),
-            HostJsonPath = Path.Combine(root, "host.json"),
-            Settings = settings,
-            Port = 0,
-        });
+        var host = await BenchmarkApp.StartAsync(settings);
         try
         {
             Console.WriteLine($"tracking benchmark: {SmallContacts:N0} and {large:N0} contacts; job vendor a fixed 5 ms per bulk request of 100, no failures, rate limits lifted; sandbox clock {ClockAt:yyyy-MM-dd}; Azurite in memory; {BenchmarkOutput.Machine()}");

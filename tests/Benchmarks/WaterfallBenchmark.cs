@@ -62,36 +62,9 @@ internal static class WaterfallBenchmark
         await using var sandbox = await SandboxServer.StartAsync(new SandboxOptions { Config = sandboxConfig });
         using var vendors = new VendorTimer(sandbox.BaseAddress.Port);
         var providersFile = WriteProvidersFileWithoutRateLimits();
-        var root = AzuriteProcess.FindRepositoryRoot() ?? throw new InvalidOperationException("The repository root was not found.");
-        var settings = SandboxProcess.DefaultKeySettings.ToDictionary(k => k.Key, k => (string?)k.Value, StringComparer.Ordinal);
-        settings["AzureWebJobsStorage"] = azurite.ConnectionString;
-        settings[ProviderCatalog.SandboxUrlSetting] = sandbox.BaseAddress.ToString();
-        settings[ProviderCatalog.FileSetting] = providersFile;
-        settings[AuthOptions.TableSetting] = "wfbteams";
-        settings["CREDITFUNCTIONS_LEDGER_TABLE"] = "wfbledger";
-        settings[WaterfallSetup.TableSetting] = "wfbenrich";
-        settings[Alerts.AlertOptions.QueueSetting] = "wfbalerts";
-        settings[Forms.FormOptions.QueueSetting] = "wfbforms";
-        settings[Visitors.VisitorOptions.QueueSetting] = "wfbvisitors";
-        settings[Forms.FormOptions.TableSetting] = "wfbinbound";
-        settings[AuthOptions.DemoSeedSetting] = "false";
-        settings[SecretProtector.KeySetting] = Convert.ToBase64String(new byte[32]);
-        settings["AzureFunctionsJobHost:extensions:durableTask:hubName"] = "wfbhub";
-        settings["AzureWebJobs.plan-grants.Disabled"] = "true";
-        settings[Tracking.TrackingOptions.ScheduleSetting] = Tracking.TrackingOptions.DefaultSchedule;
-        settings["AzureWebJobs.tracking-scan.Disabled"] = "true";
-        settings["Logging:LogLevel:Default"] = "Warning";
-        settings["Logging:LogLevel:DevHost.Invocation.FunctionInvoker"] = "Warning";
-
+        var settings = BenchmarkApp.Settings("wfb", azurite.ConnectionString, sandbox.BaseAddress, providersFile);
         var failures = new Dictionary<string, string>(StringComparer.Ordinal);
-        var host = await FunctionsDevHost.StartAsync(new DevHostOptions
-        {
-            AppAssembly = typeof(CreditFunctionsApp).Assembly,
-            ConfigureAppServices = (configuration, services) => services.AddCreditFunctions(configuration),
-            HostJsonPath = Path.Combine(root, "host.json"),
-            Settings = settings,
-            Port = 0,
-        });
+        var host = await BenchmarkApp.StartAsync(settings);
         try
         {
             using var http = new HttpClient { BaseAddress = host.BaseAddress, Timeout = TimeSpan.FromMinutes(2) };
