@@ -107,8 +107,9 @@ internal sealed class ChargeOperation(ChargeRequest request, CatalogAction actio
 {
     private HoldRow? _hold;
 
-    // Its idempotency and ownership records; a line and its user copy (unless it goes into a job line, shared); the hold.
-    public override int MaxRows => request.RollUp ? 2 : request.HoldId is null ? 4 : 5;
+    // Its idempotency record; for data, its ownership record; a line and its user copy (unless it goes into a job line,
+    // shared); the hold (shared too for a job line). So a draw into a job line of validations costs one row of a commit.
+    public override int MaxRows => request.RollUp ? (action.DataType is null ? 1 : 2) : request.HoldId is null ? 4 : 5;
 
     public override IEnumerable<string> SharedRows => request.RollUp ? RollUpLines.SharedRows(request.HoldId!, request.Action, request.UserId) : [];
 
