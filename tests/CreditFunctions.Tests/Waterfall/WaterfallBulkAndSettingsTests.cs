@@ -127,16 +127,8 @@ public sealed class WaterfallBulkAndSettingsTests(AzuriteFixture azurite, Sandbo
         Assert.True(leadmine.GetProperty("statistics").GetProperty("attempts").GetInt64() >= 1);
     }
 
-    private static Dictionary<string, string?> RoomyRateLimits()
-    {
-        using var stream = typeof(ProviderCatalog).Assembly.GetManifestResourceStream("CreditFunctions.Providers.providers.json")!;
-        var json = new StreamReader(stream).ReadToEnd();
-        json = Regex.Replace(json, "\"permitsPerSecond\": *[0-9.]+", "\"permitsPerSecond\": 5000");
-        json = Regex.Replace(json, "\"queueLimit\": *[0-9]+", "\"queueLimit\": 10000");
-        var path = Path.Combine(Path.GetTempPath(), $"providers-{Guid.NewGuid():N}.json");
-        File.WriteAllText(path, json);
-        return new Dictionary<string, string?> { [ProviderCatalog.FileSetting] = path };
-    }
+    private static Dictionary<string, string?> RoomyRateLimits() =>
+        new() { [ProviderCatalog.FileSetting] = CrashRecovery.RoomyProviders() };
 
     private static async Task<WebApplication> StartReceiverAsync(ConcurrentQueue<(string, string?, int)> deliveries, int failFirst)
     {
